@@ -1,0 +1,539 @@
+/* Changes to the in-memory store: each op is prepared (everything it needs
+ * is allocated) before any op is committed, so a change applies whole or
+ * not at all. Handlers validate ops against the state first; an op that
+ * still does not fit (a damaged journal, say) makes apply fail unchanged.
+ */
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "store.h"
+
+/* The fields of an API definition that the store keeps outside the blob. */
+typedef struct api_fields {
+  char *name, *req_method, *req_uri, *auth_type, *req_protocol;
+  char *backend_type, *remark;
+  int type;
+  apig_def *def;
+} api_fields;
+
+typedef struct prepared {
+  void *object; /* new instance, env, group, API or version */
+  char *name, *remark;
+  api_fields fields;
+} prepared;
+
+static char *json_field(const cJSON *obj, const char *key, int *failed) {
+  const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (!cJSON_IsString(item))
+    return NULL;
+  char *copy = apig_strdup(item->valuestring);
+  if (!copy)
+    *failed = 1;
+  return copy;
+}
+
+static void fields_free(api_fields *f) {
+  apig_free(f->name);
+  apig_free(f->req_method);
+  apig_free(f->req_uri);
+  apig_free(f->auth_type);
+  apig_free(f->req_protocol);
+  apig_free(f->backend_type);
+  apig_free(f->remark);
+  apig_def_unref(f->def);
+  memset(f, 0, sizeof *f);
+}
+
+static int fields_prepare(api_fields *f, const char *def, size_t len) {
+  cJSON *obj = cJSON_ParseWithLength(def, len);
+  if (!cJSON_IsObject(obj)) {
+    cJSON_Delete(obj);
+    return -1;
+  }
+  int failed = 0;
+  f->name = json_field(obj, "name", &failed);
+  f->req_method = json_field(obj, "req_method", &failed);
+  f->req_uri = json_field(obj, "req_uri", &failed);
+  f->auth_type = json_field(obj, "auth_type", &failed);
+  f->req_protocol = json_field(obj, "req_protocol", &failed);
+  f->backend_type = json_field(obj, "backend_type", &failed);
+  f->remark = json_field(obj, "remark", &failed);
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
+  f->type = cJSON_IsNumber(type) ? type->valueint : 0;
+  cJSON_Delete(obj);
+  f->def = apig_def_new(def, len);
+  if (failed || !f->def || !f->name || !f->req_method || !f->req_uri) {
+    fields_free(f);
+    return -1;
+  }
+  return 0;
+}
+
+static apig_instance *op_instance(const apig_store *store, const apig_op *op) {
+  return apig_store_instance(store, op->project_id, op->instance_id);
+}
+
+static int prepare_instance(prepared *p, const apig_op *op) {
+  apig_instance *inst = apig_calloc(1, sizeof *inst);
+  apig_env *release = apig_calloc(1, sizeof *release);
+  p->object = inst;
+  if (!inst || !release) {
+    apig_free(release);
+    return -1;
+  }
+  inst->envs = release; /* parked here until commit */
+  size_t plen = strlen(op->project_id), ilen = strlen(op->instance_id);
+  inst->key = apig_malloc(plen + ilen + 2);
+  inst->project_id = apig_strdup(op->project_id);
+  inst->instance_id = apig_strdup(op->instance_id);
+  release->name = apig_strdup(APIG_RELEASE_ENV_NAME);
+  release->remark = apig_strdup("");
+  if (!inst->key || !inst->project_id || !inst->instance_id ||
+      !release->name || !release->remark)
+    return -1;
+  memcpy(inst->key, op->project_id, plen);
+  inst->key[plen] = ':';
+  memcpy(inst->key + plen + 1, op->instance_id, ilen + 1);
+  strcpy(release->id, APIG_RELEASE_ENV_ID);
+  release->create_ns = op->time_ns;
+  inst->create_ns = op->time_ns;
+  return 0;
+}
+
+static void discard_instance(apig_instance *inst) {
+  if (!inst)
+    return;
+  apig_env *release = inst->envs;
+  if (release) {
+    apig_free(release->name);
+    apig_free(release->remark);
+    apig_free(release);
+  }
+  apig_free(inst->key);
+  apig_free(inst->project_id);
+  apig_free(inst->instance_id);
+  apig_free(inst);
+}
+
+static int prepare_named(prepared *p, const apig_op *op, size_t size) {
+  if (!op->id || strlen(op->id) > APIG_ENV_ID_MAX || !op->name)
+    return -1;
+  p->object = apig_calloc(1, size);
+  p->name = apig_strdup(op->name);
+  p->remark = apig_strdup(op->remark ? op->remark : "");
+  return p->object && p->name && p->remark ? 0 : -1;
+}
+
+static int prepare_publish(prepared *p, const apig_store *store,
+                           const apig_op *op) {
+  apig_instance *inst = op_instance(store, op);
+  apig_api *api = inst ? apig_instance_api(inst, op->id) : NULL;
+  if (!api || !op->env_id || strlen(op->env_id) > APIG_ENV_ID_MAX ||
+      !op->version_id || !op->publish_id || !apig_instance_env(inst, op->env_id))
+    return -1;
+  /* Room for one more history slot; growing capacity changes no state. */
+  if (api->env_count == api->env_cap) {
+    size_t cap = api->env_cap ? api->env_cap * 2 : 2;
+    apig_api_env *envs = apig_realloc(api->envs, cap * sizeof *envs);
+    if (!envs)
+      return -1;
+    api->envs = envs;
+    api->env_cap = cap;
+  }
+  apig_api_version *version = apig_calloc(1, sizeof *version);
+  p->object = version;
+  p->remark = apig_strdup(op->remark ? op->remark : "");
+  if (!version || !p->remark)
+    return -1;
+  version->remark = apig_strdup(op->remark ? op->remark : "");
+  if (op->def) {
+    p->fields.def = apig_def_new(op->def, op->def_len);
+    if (!p->fields.def)
+      return -1;
+  }
+  return version->remark ? 0 : -1;
+}
+
+static int prepare_op(prepared *p, const apig_store *store, const apig_op *op) {
+  switch (op->kind) {
+  case APIG_OP_INSTANCE_CREATE:
+    return prepare_instance(p, op);
+  case APIG_OP_ENV_PUT:
+    return prepare_named(p, op, sizeof(apig_env));
+  case APIG_OP_GROUP_PUT:
+    return prepare_named(p, op, sizeof(apig_group));
+  case APIG_OP_API_PUT:
+    if (!op->id || strlen(op->id) > APIG_ID_LEN || !op->group_id)
+      return -1;
+    p->object = apig_calloc(1, sizeof(apig_api));
+    if (!p->object)
+      return -1;
+    return fields_prepare(&p->fields, op->def, op->def_len);
+  case APIG_OP_PUBLISH:
+    return prepare_publish(p, store, op);
+  default:
+    return 0;
+  }
+}
+
+static void discard_prepared(prepared *p, const apig_op *op) {
+  if (op->kind == APIG_OP_INSTANCE_CREATE) {
+    discard_instance(p->object);
+  } else if (op->kind == APIG_OP_PUBLISH && p->object) {
+    apig_api_version *version = p->object;
+    apig_free(version->remark);
+    apig_free(version);
+  } else {
+    apig_free(p->object);
+  }
+  apig_free(p->name);
+  apig_free(p->remark);
+  fields_free(&p->fields);
+  memset(p, 0, sizeof *p);
+}
+
+/* ---- commit: each function below only links prepared memory in ---- */
+
+static int commit_instance(apig_store *store, const apig_op *op, prepared *p) {
+  if (op_instance(store, op))
+    return -1;
+  apig_instance *inst = p->object;
+  apig_env *release = inst->envs;
+  inst->envs = NULL;
+  HASH_ADD_STR(inst->envs, id, release);
+  HASH_ADD_KEYPTR(hh, store->instances, inst->key, strlen(inst->key), inst);
+  p->object = NULL;
+  return 0;
+}
+
+static int commit_env_put(apig_instance *inst, const apig_op *op,
+                          prepared *p) {
+  apig_env *env = apig_instance_env(inst, op->id);
+  if (env) {
+    apig_free(env->name);
+    apig_free(env->remark);
+  } else {
+    env = p->object;
+    p->object = NULL;
+    strcpy(env->id, op->id);
+    env->create_ns = op->time_ns;
+    HASH_ADD_STR(inst->envs, id, env);
+  }
+  env->name = p->name;
+  env->remark = p->remark;
+  p->name = p->remark = NULL;
+  return 0;
+}
+
+static int commit_env_delete(apig_instance *inst, const apig_op *op) {
+  apig_env *env = apig_instance_env(inst, op->id);
+  if (!env || env->published_count > 0 ||
+      strcmp(env->id, APIG_RELEASE_ENV_ID) == 0)
+    return -1;
+  HASH_DEL(inst->envs, env);
+  apig_free(env->name);
+  apig_free(env->remark);
+  apig_free(env);
+  return 0;
+}
+
+static int commit_group_put(apig_instance *inst, const apig_op *op,
+                            prepared *p) {
+  apig_group *group = apig_instance_group(inst, op->id);
+  if (group) {
+    apig_free(group->name);
+    apig_free(group->remark);
+  } else {
+    if (strlen(op->id) > APIG_ID_LEN)
+      return -1;
+    group = p->object;
+    p->object = NULL;
+    strcpy(group->id, op->id);
+    group->register_ns = op->time_ns;
+    HASH_ADD_STR(inst->groups, id, group);
+  }
+  group->update_ns = op->time2_ns ? op->time2_ns : op->time_ns;
+  group->name = p->name;
+  group->remark = p->remark;
+  p->name = p->remark = NULL;
+  return 0;
+}
+
+static int commit_group_delete(apig_instance *inst, const apig_op *op) {
+  apig_group *group = apig_instance_group(inst, op->id);
+  if (!group || group->api_count > 0)
+    return -1;
+  HASH_DEL(inst->groups, group);
+  apig_free(group->name);
+  apig_free(group->remark);
+  apig_free(group);
+  return 0;
+}
+
+static void group_link(apig_group *group, apig_api *api) {
+  api->group = group;
+  api->group_prev = group->last_api;
+  api->group_next = NULL;
+  if (group->last_api)
+    group->last_api->group_next = api;
+  else
+    group->first_api = api;
+  group->last_api = api;
+  group->api_count++;
+}
+
+static void group_unlink(apig_api *api) {
+  apig_group *group = api->group;
+  if (api->group_prev)
+    api->group_prev->group_next = api->group_next;
+  else
+    group->first_api = api->group_next;
+  if (api->group_next)
+    api->group_next->group_prev = api->group_prev;
+  else
+    group->last_api = api->group_prev;
+  group->api_count--;
+  api->group_prev = api->group_next = NULL;
+}
+
+static int commit_api_put(apig_instance *inst, const apig_op *op,
+                          prepared *p) {
+  apig_group *group = apig_instance_group(inst, op->group_id);
+  if (!group)
+    return -1;
+  apig_api *api = apig_instance_api(inst, op->id);
+  if (api) {
+    api_fields old = {api->name,         api->req_method, api->req_uri,
+                      api->auth_type,    api->req_protocol,
+                      api->backend_type, api->remark,     api->type,
+                      api->def};
+    fields_free(&old);
+    if (api->group != group) {
+      group_unlink(api);
+      group_link(group, api);
+    }
+  } else {
+    api = p->object;
+    p->object = NULL;
+    strcpy(api->id, op->id);
+    api->register_ns = op->time_ns;
+    HASH_ADD_STR(inst->apis, id, api);
+    group_link(group, api);
+  }
+  api->update_ns = op->time2_ns ? op->time2_ns : op->time_ns;
+  api->name = p->fields.name;
+  api->req_method = p->fields.req_method;
+  api->req_uri = p->fields.req_uri;
+  api->auth_type = p->fields.auth_type;
+  api->req_protocol = p->fields.req_protocol;
+  api->backend_type = p->fields.backend_type;
+  api->remark = p->fields.remark;
+  api->type = p->fields.type;
+  api->def = p->fields.def;
+  memset(&p->fields, 0, sizeof p->fields);
+  return 0;
+}
+
+static void drop_version(apig_instance *inst, apig_api_version *version) {
+  HASH_DEL(inst->versions, version);
+  apig_store_version_free(version);
+}
+
+static int commit_api_delete(apig_instance *inst, const apig_op *op) {
+  apig_api *api = apig_instance_api(inst, op->id);
+  if (!api)
+    return -1;
+  for (size_t i = 0; i < api->env_count; i++)
+    if (api->envs[i].effective)
+      return -1;
+  for (size_t i = 0; i < api->env_count; i++)
+    for (int k = 0; k < api->envs[i].version_count; k++)
+      drop_version(inst, api->envs[i].versions[k]);
+  group_unlink(api);
+  HASH_DEL(inst->apis, api);
+  for (size_t i = 0; i < api->env_count; i++)
+    apig_free(api->envs[i].publish_remark);
+  apig_free(api->envs);
+  api->envs = NULL;
+  api->env_count = 0;
+  apig_store_api_free(api);
+  return 0;
+}
+
+static apig_api_env *new_slot(apig_api *api, const char *env_id) {
+  apig_api_env *slot = &api->envs[api->env_count++];
+  memset(slot, 0, sizeof *slot);
+  strcpy(slot->env_id, env_id);
+  return slot;
+}
+
+/* Removes versions[index] from the history of slot. */
+static void slot_remove(apig_instance *inst, apig_api_env *slot, int index) {
+  apig_api_version *version = slot->versions[index];
+  memmove(&slot->versions[index], &slot->versions[index + 1],
+          (size_t)(slot->version_count - index - 1) * sizeof version);
+  slot->version_count--;
+  if (slot->effective == version)
+    slot->effective = NULL;
+  drop_version(inst, version);
+}
+
+static int commit_publish(apig_instance *inst, const apig_op *op,
+                          prepared *p) {
+  apig_api *api = apig_instance_api(inst, op->id);
+  apig_env *env = apig_instance_env(inst, op->env_id);
+  if (!api || !env || apig_instance_version(inst, op->version_id))
+    return -1;
+  apig_api_env *slot = apig_api_slot(api, op->env_id);
+  if (!slot)
+    slot = new_slot(api, op->env_id);
+  if (slot->version_count == APIG_MAX_VERSIONS) {
+    /* Drop the oldest version that is not the effective one. */
+    int oldest = slot->version_count - 1;
+    while (slot->versions[oldest] == slot->effective)
+      oldest--;
+    slot_remove(inst, slot, oldest);
+  }
+  apig_api_version *version = p->object;
+  p->object = NULL;
+  strcpy(version->id, op->version_id);
+  version->publish_ns = op->time_ns;
+  apig_def *frozen = p->fields.def;
+  if (frozen && !(frozen->len == api->def->len &&
+                  memcmp(frozen->json, api->def->json, frozen->len) == 0)) {
+    version->def = frozen;
+    p->fields.def = NULL;
+  } else {
+    version->def = apig_def_ref(api->def);
+  }
+  version->api = api;
+  version->slot = slot;
+  HASH_ADD_STR(inst->versions, id, version);
+  memmove(&slot->versions[1], &slot->versions[0],
+          (size_t)slot->version_count * sizeof version);
+  slot->versions[0] = version;
+  slot->version_count++;
+  if (!slot->effective) {
+    env->published_count++;
+    strcpy(slot->publish_id, op->publish_id);
+  }
+  slot->effective = version;
+  slot->publish_ns = op->time_ns;
+  apig_free(slot->publish_remark);
+  slot->publish_remark = p->remark;
+  p->remark = NULL;
+  return 0;
+}
+
+static void take_offline(apig_instance *inst, apig_api_env *slot) {
+  apig_env *env = apig_instance_env(inst, slot->env_id);
+  if (env && env->published_count > 0)
+    env->published_count--;
+  slot->effective = NULL;
+  slot->publish_id[0] = '\0';
+}
+
+static int commit_offline(apig_instance *inst, const apig_op *op) {
+  apig_api *api = apig_instance_api(inst, op->id);
+  apig_api_env *slot = api ? apig_api_slot(api, op->env_id) : NULL;
+  if (!slot || !slot->effective)
+    return -1;
+  take_offline(inst, slot);
+  return 0;
+}
+
+static int commit_switch(apig_instance *inst, const apig_op *op) {
+  apig_api_version *version = apig_instance_version(inst, op->id);
+  if (!version)
+    return -1;
+  apig_api_env *slot = version->slot;
+  if (!slot->effective) {
+    /* Switching an offline API's version publishes it again. */
+    if (!op->publish_id)
+      return -1;
+    strcpy(slot->publish_id, op->publish_id);
+    apig_env *env = apig_instance_env(inst, slot->env_id);
+    if (env)
+      env->published_count++;
+  }
+  slot->effective = version;
+  slot->publish_ns = op->time_ns;
+  return 0;
+}
+
+static int commit_version_delete(apig_instance *inst, const apig_op *op) {
+  apig_api_version *version = apig_instance_version(inst, op->id);
+  if (!version)
+    return -1;
+  apig_api_env *slot = version->slot;
+  if (slot->effective == version) {
+    take_offline(inst, slot);
+    return 0;
+  }
+  for (int i = 0; i < slot->version_count; i++)
+    if (slot->versions[i] == version) {
+      slot_remove(inst, slot, i);
+      return 0;
+    }
+  return -1;
+}
+
+static int commit_op(apig_store *store, const apig_op *op, prepared *p) {
+  if (op->kind == APIG_OP_INSTANCE_CREATE)
+    return commit_instance(store, op, p);
+  apig_instance *inst = op_instance(store, op);
+  if (!inst)
+    return -1;
+  switch (op->kind) {
+  case APIG_OP_ENV_PUT:
+    return commit_env_put(inst, op, p);
+  case APIG_OP_ENV_DELETE:
+    return commit_env_delete(inst, op);
+  case APIG_OP_GROUP_PUT:
+    return commit_group_put(inst, op, p);
+  case APIG_OP_GROUP_DELETE:
+    return commit_group_delete(inst, op);
+  case APIG_OP_API_PUT:
+    return commit_api_put(inst, op, p);
+  case APIG_OP_API_DELETE:
+    return commit_api_delete(inst, op);
+  case APIG_OP_PUBLISH:
+    return commit_publish(inst, op, p);
+  case APIG_OP_OFFLINE:
+    return commit_offline(inst, op);
+  case APIG_OP_SWITCH:
+    return commit_switch(inst, op);
+  case APIG_OP_VERSION_DELETE:
+    return commit_version_delete(inst, op);
+  default:
+    return -1;
+  }
+}
+
+int apig_store_apply(apig_store *store, const apig_op *ops, size_t count) {
+  prepared one;
+  prepared *all = count == 1 ? &one : apig_calloc(count, sizeof *all);
+  if (!all)
+    return -1;
+  memset(all, 0, count == 1 ? sizeof one : 0);
+  int rc = 0;
+  size_t done = 0;
+  for (; done < count; done++)
+    if (prepare_op(&all[done], store, &ops[done]) != 0) {
+      done++;
+      rc = -1;
+      break;
+    }
+  /* Handlers have validated every op against the state, so a commit that
+   * fails means the caller broke that contract; it is reported, and the
+   * ops committed before it stay. */
+  for (size_t i = 0; rc == 0 && i < count; i++)
+    if (commit_op(store, &ops[i], &all[i]) != 0)
+      rc = -2;
+  for (size_t i = 0; i < done; i++)
+    discard_prepared(&all[i], &ops[i]);
+  if (all != &one)
+    apig_free(all);
+  return rc;
+}
