@@ -408,6 +408,36 @@ static void test_chunked_extension_trailer(void) {
   client_close(c);
 }
 
+/* Chunk borders inside a JSON string and inside the UTF-8 bytes of the
+ * remark: the stored remark is exactly the one sent. */
+static void test_chunked_body_reaches_handler(void) {
+  static const char *chunks[] = {"{\"name\":\"TE", "ST\",\"remark\":\"\xe5",
+                                 "\x8f\x91\xe5\xb8", "\x83\"}"};
+  client *c = client_open(main_port);
+  response r;
+  char size[32];
+
+  client_send_str(c, "POST /v2/p1/apigw/instances/i1/envs HTTP/1.1\r\n"
+                     "Host: t\r\nX-Auth-Token: good\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n");
+  for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
+    snprintf(size, sizeof size, "%zx\r\n", strlen(chunks[i]));
+    client_send_str(c, size);
+    client_send_str(c, chunks[i]);
+    client_send_str(c, "\r\n");
+    sleep_ms(10);
+  }
+  client_send_str(c, "0\r\n\r\n");
+  CHECK_INT(read_response(c, &r), 0);
+  CHECK(r.status == 200 || r.status == 201);
+  CHECK(r.body != NULL);
+  CHECK(r.body &&
+        strstr(r.body, "\"remark\":\"\xe5\x8f\x91\xe5\xb8\x83\"") != NULL);
+  response_free(&r);
+  client_close(c);
+}
+
 static void test_many_header_lines_431(void) {
   client *c = client_open(main_port);
   char line[64];
@@ -796,6 +826,7 @@ int main(void) {
   test_one_byte_at_a_time();
   test_split_inside_fields();
   test_chunked_extension_trailer();
+  test_chunked_body_reaches_handler();
   test_many_header_lines_431();
   test_large_header_431();
   test_body_too_large_413();
