@@ -19,6 +19,7 @@ struct apig {
   apig_policy *policy;   /* NULL without a policy */
   apig_credentials *credentials; /* NULL in development mode */
   apig_metrics metrics;
+  void *policy_watch; /* owned by policy_watch.c, or NULL */
   char request_id[APIG_ID_LEN + 1]; /* of the request being dispatched */
 };
 

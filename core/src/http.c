@@ -798,8 +798,7 @@ static int on_body(llhttp_t *parser, const char *at, size_t length) {
 
   if (length > conn->body_limit - conn->body_len)
     return conn_fail_body_too_large(conn);
-  conn->arena.len = conn->body_off;
-  conn->body_len = length;
+  conn->body_len += length;
   return conn_append(conn, at, length);
 }
 

@@ -95,12 +95,12 @@ typedef struct response {
 static int connect_to(int family, int port, int rcvbuf) {
   int fd = socket(family, SOCK_STREAM, 0);
   struct timeval timeout = {5, 0};
-  int one = 1;
+  int enable = 1;
 
   if (rcvbuf > 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &enable, sizeof enable);
   if (family == AF_INET6) {
     struct sockaddr_in6 addr = {.sin6_family = AF_INET6,
                                 .sin6_port = htons((uint16_t)port)};
@@ -279,7 +279,7 @@ static void check_rejected(client *c, int status, const char *code) {
   response_free(&r);
 }
 
-/* ---- Tests ----------------------------------------------------------------- */
+/* -------------------------------------------------------------------------- */
 
 static void test_healthz_keeps_alive(void) {
   client *c = client_open(main_port);
