@@ -140,6 +140,10 @@ static int prepare_publish(prepared *p, const apig_store *store,
       return -1;
     api->envs = envs;
     api->env_cap = cap;
+    /* The slots may have moved: point their versions at the new place. */
+    for (size_t i = 0; i < api->env_count; i++)
+      for (int k = 0; k < envs[i].version_count; k++)
+        envs[i].versions[k]->slot = &envs[i];
   }
   apig_api_version *version = apig_calloc(1, sizeof *version);
   p->object = version;

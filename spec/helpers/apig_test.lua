@@ -53,6 +53,9 @@ end
 
 function M.sleep(seconds) socket.sleep(seconds) end
 
+--- Wall-clock seconds, with a fraction.
+function M.now() return socket.gettime() end
+
 local Server = {}
 Server.__index = Server
 
