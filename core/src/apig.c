@@ -347,6 +347,9 @@ int apig_reload_policy(apig_t *apig) {
     apig_free(errmsg);
     return -1;
   }
+  if (apig->policy)
+    apig_metrics_retire_policy(&apig->metrics,
+                               apig_policy_get_stats(apig->policy));
   apig_policy_free(apig->policy);
   apig->policy = fresh;
   apig_logf(&apig->logger, APIG_LOG_INFO, NULL, "policy reloaded from %s",

@@ -456,7 +456,8 @@ void apig_dispatch(apig_t *apig, const apig_req *req, apig_reply *reply) {
   apig_metrics_request(&apig->metrics, route_index,
                        apig_route_name(route_index), reply->status, duration);
   apig_logf(&apig->logger, APIG_LOG_DEBUG, reply->request_id,
-            "%s %.*s %d %.3f ms", req->method, (int)path_len, req->target,
-            reply->status, (double)duration / 1e6);
+            "%s %.*s %d %.3f ms from %s", req->method, (int)path_len,
+            req->target, reply->status, (double)duration / 1e6,
+            req->peer && req->peer[0] ? req->peer : "in-process");
   apig->request_id[0] = '\0';
 }

@@ -183,8 +183,9 @@ void apig_store_count(const apig_store *store, apig_store_counts *counts) {
     counts->groups += HASH_COUNT(inst->groups);
     counts->apis += HASH_COUNT(inst->apis);
     counts->versions += HASH_COUNT(inst->versions);
-    for (apig_api *api = inst->apis; api; api = api->hh.next)
-      for (size_t i = 0; i < api->env_count; i++)
-        counts->publications += api->envs[i].effective != NULL;
+    /* Each environment counts the APIs online in it, so this stays cheap
+     * for a large catalogue. */
+    for (apig_env *env = inst->envs; env; env = env->hh.next)
+      counts->publications += env->published_count;
   }
 }

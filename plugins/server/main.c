@@ -471,6 +471,10 @@ int main(int argc, char **argv) {
   uv_run(s.loop, UV_RUN_DEFAULT);
   apig_close(apig);
   uv_loop_close(s.loop);
-  fprintf(stderr, "apig-server: stopped\n");
+  /* The handle and its logger are gone; the line keeps the log format. */
+  apig_log_event stopped = {APIG_LOG_INFO, apig_now_ns(), "",
+                            "apig-server stopped"};
+  if (config.log_level <= APIG_LOG_INFO)
+    log_line(&config, &stopped);
   return 0;
 }
