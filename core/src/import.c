@@ -7,7 +7,7 @@
 
 #include "alloc.h"
 #include "json.h"
-#include "yaml.h"
+#include "apig_yaml.h"
 #include "validate.h"
 
 static const char *const http_methods[] = {"get",     "put",  "post",
@@ -284,27 +284,6 @@ done:
     apig_free(plan.items[i].def);
   apig_free(plan.items);
   apig_free(plan.ops);
-}
-
-void apig_handle_import(apig_call *call) {
-  const apig_param *group_id = apig_query(call, "group_id");
-  const apig_param *create = apig_query(call, "is_create_group");
-  apig_group *group = NULL;
-  if (group_id) {
-    group = apig_instance_group(call->inst, group_id->value);
-    if (!group) {
-      apig_reply_error(call->reply, APIG_E_GROUP_NOT_FOUND, group_id->value);
-      return;
-    }
-  } else if (!create || strcmp(create->value, "true") != 0) {
-    apig_reply_error(call->reply, APIG_E_PARAM_MISSING, "group_id");
-    return;
-  }
-  cJSON *doc = apig_body_object(call);
-  if (!doc)
-    return;
-  apig_import_document(call, doc, group);
-  cJSON_Delete(doc);
 }
 
 static int read_whole_file(const char *path, char **data, size_t *len,

@@ -1,6 +1,6 @@
 /* YAML documents as cJSON trees, through libyaml. */
-#ifndef APIG_YAML_H
-#define APIG_YAML_H
+#ifndef APIG_APIG_YAML_H
+#define APIG_APIG_YAML_H
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
