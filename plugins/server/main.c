@@ -1,6 +1,8 @@
 /* apig-server: serves libapig over HTTP on a libuv loop. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,12 +297,28 @@ static void parse_options(int argc, char **argv, server_config *c) {
   }
 }
 
-/* Is the listen address on the loopback interface? */
+/* Is the listen address a loopback address: 127.0.0.0/8, ::1, or an
+ * IPv4-mapped 127.x address? The listener accepts numeric addresses only
+ * ("HOST:PORT" or "[V6]:PORT"), so the host is parsed the same way. */
 static int is_loopback(const char *listen) {
-  return strncmp(listen, "127.", 4) == 0 ||
-         strncmp(listen, "localhost:", 10) == 0 ||
-         strncmp(listen, "[::1]:", 6) == 0;
+  char host[INET6_ADDRSTRLEN + 1];
+  const char *end = listen[0] == '[' ? strchr(listen, ']')
+                                     : strrchr(listen, ':');
+  const char *start = listen[0] == '[' ? listen + 1 : listen;
+  if (!end || end < start || (size_t)(end - start) >= sizeof host)
+    return 0;
+  memcpy(host, start, (size_t)(end - start));
+  host[end - start] = '\0';
+  struct in_addr v4;
+  struct in6_addr v6;
+  if (listen[0] != '[' && inet_pton(AF_INET, host, &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  if (listen[0] == '[' && inet_pton(AF_INET6, host, &v6) == 1)
+    return IN6_IS_ADDR_LOOPBACK(&v6) ||
+           (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+  return 0;
 }
+
 
 static void on_http_stopped(void *arg) {
   server *s = arg;
@@ -463,11 +481,12 @@ int main(int argc, char **argv) {
             "in %s)",
             apig_version_string(), host, apig_http_port(s.http), instance,
             config.data_dir);
-  apig_logf(apig_get_logger(apig), APIG_LOG_INFO, NULL,
-            "try: curl -H 'X-Auth-Token: dev' "
-            "http://%s:%d/v2/%.*s/apigw/instances/%s/apis",
-            host, apig_http_port(s.http), (int)(colon - instance), instance,
-            colon + 1);
+  if (!config.credentials)
+    apig_logf(apig_get_logger(apig), APIG_LOG_INFO, NULL,
+              "try: curl -H 'X-Auth-Token: dev' "
+              "http://%s:%d/v2/%.*s/apigw/instances/%s/apis",
+              host, apig_http_port(s.http), (int)(colon - instance),
+              instance, colon + 1);
   uv_run(s.loop, UV_RUN_DEFAULT);
   apig_close(apig);
   uv_loop_close(s.loop);
