@@ -47,7 +47,14 @@ enum hook_kind {
 static const char *const hook_names[HOOK_COUNT] = {"map_env", "authorize",
                                                    "rewrite_remark"};
 
-enum view_kind { VIEW_API, VIEW_ENV, VIEW_CTX, VIEW_PUBLISHED, VIEW_COUNT };
+enum view_kind {
+  VIEW_API,
+  VIEW_ENV,
+  VIEW_CTX,
+  VIEW_PUBLISHED,
+  VIEW_ENVS,
+  VIEW_COUNT
+};
 
 struct apig_policy {
   lua_State *L;
@@ -290,7 +297,8 @@ static const view_field ctx_fields[] = {
     CTX_FIELD(action),      CTX_FIELD(project_id),
     CTX_FIELD(instance_id), CTX_FIELD(request_id),
     CTX_FIELD(caller),      SPECIAL_FIELD(batch_size),
-    SPECIAL_FIELD(time),    {NULL, 0}};
+    SPECIAL_FIELD(time),    CTX_FIELD(remark),
+    SPECIAL_FIELD(envs),    {NULL, 0}};
 
 static const view_field *fields_of(int kind) {
   return kind == VIEW_API   ? api_fields
@@ -312,6 +320,8 @@ static void push_special_field(lua_State *L, apig_policy *p, int kind,
     lua_rawgeti(L, LUA_REGISTRYINDEX, p->view_refs[VIEW_PUBLISHED]);
   else if (strcmp(name, "batch_size") == 0)
     lua_pushinteger(L, p->ctx->batch_size);
+  else if (strcmp(name, "envs") == 0)
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->view_refs[VIEW_ENVS]);
   else
     lua_pushinteger(L, p->ctx->time);
 }
@@ -355,12 +365,52 @@ static int view_kind_of(lua_State *L) {
 }
 
 static int view_has_data(apig_policy *p, int kind) {
+  if (kind == VIEW_ENVS)
+    return p->ctx != NULL;
   return kind == VIEW_PUBLISHED ? p->api != NULL : data_of(p, kind) != NULL;
+}
+
+/* Returns the string at index without embedded NUL, or NULL. */
+static const char *plain_string(lua_State *L, int index) {
+  if (lua_type(L, index) != LUA_TSTRING)
+    return NULL;
+  size_t len;
+  const char *s = lua_tolstring(L, index, &len);
+  return strlen(s) == len ? s : NULL;
+}
+
+/* ctx.envs[name]: the id of the environment named name, or nil. */
+static int envs_index(lua_State *L, apig_policy *p) {
+  const apig_policy_envs *envs = p->ctx->envs;
+  const char *name = plain_string(L, 2);
+  const char *id = envs && name ? envs->id_by_name(envs->data, name) : NULL;
+  if (id)
+    lua_pushstring(L, id);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+/* next(ctx.envs, name): the environment after the one named name. */
+static int envs_next(lua_State *L, apig_policy *p) {
+  const apig_policy_envs *envs = p->ctx->envs;
+  const char *name = lua_isnil(L, 2) ? NULL : plain_string(L, 2);
+  if (!lua_isnil(L, 2) &&
+      !(name && envs && envs->id_by_name(envs->data, name)))
+    return luaL_error(L, "invalid key to 'next'");
+  const char *next_name, *next_id;
+  if (!envs || !envs->env_after(envs->data, name, &next_name, &next_id))
+    return 0;
+  lua_pushstring(L, next_name);
+  lua_pushstring(L, next_id);
+  return 2;
 }
 
 static int view_index(lua_State *L) {
   apig_policy *p = policy_of(L);
   int kind = view_kind_of(L);
+  if (kind == VIEW_ENVS && view_has_data(p, kind))
+    return envs_index(L, p);
   long i = view_has_data(p, kind) ? find_key(p, kind, L, 2) : -1;
   if (i < 0)
     lua_pushnil(L);
@@ -381,6 +431,8 @@ static int view_next(lua_State *L) {
   int kind = view_kind_of(L);
   if (!view_has_data(p, kind))
     return 0;
+  if (kind == VIEW_ENVS)
+    return envs_next(L, p);
   size_t i = lua_isnil(L, 2) ? 0 : (size_t)(find_key(p, kind, L, 2) + 1);
   if (!lua_isnil(L, 2) && i == 0)
     return luaL_error(L, "invalid key to 'next'");

@@ -29,11 +29,25 @@ typedef struct apig_policy_env {
   const char *id, *name, *remark;
 } apig_policy_env;
 
+/* The instance's environments, seen by scripts as the read-only table
+ * ctx.envs (name to id). id_by_name returns the id of the environment
+ * named name, or NULL. env_after returns 1 and the environment after the
+ * one named name (the first when name is NULL), or 0 past the last.
+ * Strings are borrowed for one call. */
+typedef struct apig_policy_envs {
+  const void *data;
+  const char *(*id_by_name)(const void *data, const char *name);
+  int (*env_after)(const void *data, const char *name,
+                   const char **next_name, const char **next_id);
+} apig_policy_envs;
+
 typedef struct apig_policy_ctx {
   const char *action; /* "online" or "offline" */
   const char *project_id, *instance_id, *request_id, *caller;
   long batch_size;
   int64_t time; /* Unix seconds */
+  const char *remark; /* the request's remark, before rewrite_remark */
+  const apig_policy_envs *envs; /* NULL: ctx.envs is an empty table */
 } apig_policy_ctx;
 
 typedef struct apig_policy_stats {
@@ -54,8 +68,9 @@ typedef struct apig_policy_stats {
  * - require(name) loads name.lua, dots as folder separators, as text from
  *   the policy's folder, then helpers_dir; names are parts of
  *   [A-Za-z0-9_-] joined by single dots. Results are cached by name.
- * - api, env, ctx and api.published are read-only userdata views, valid
- *   only during the call they were passed to; pairs() walks them. */
+ * - api, env, ctx, api.published and ctx.envs are read-only userdata
+ *   views, valid only during the call they were passed to; pairs() walks
+ *   them. */
 apig_policy *apig_policy_load(const char *path, const char *helpers_dir,
                               const apig_policy_limits *limits,
                               const apig_logger *logger, char **errmsg);

@@ -54,8 +54,30 @@ static void fill_view(api_view *view, const apig_api *api) {
   view->api.published_version_ids = view->version_ids;
 }
 
+/* ctx.envs: the instance's environments by name. */
+static const char *env_id_by_name(const void *data, const char *name) {
+  const apig_env *env = apig_instance_env_by_name(data, name);
+  return env ? env->id : NULL;
+}
+
+static int env_after(const void *data, const char *name,
+                     const char **next_name, const char **next_id) {
+  const apig_instance *inst = data;
+  const apig_env *next = inst->envs;
+  if (name) {
+    const apig_env *env = apig_instance_env_by_name(inst, name);
+    next = env ? env->hh.next : NULL;
+  }
+  if (!next)
+    return 0;
+  *next_name = next->name;
+  *next_id = next->id;
+  return 1;
+}
+
 static void fill_ctx(apig_policy_ctx *ctx,
-                     const apig_publish_request *request) {
+                     const apig_publish_request *request,
+                     const apig_policy_envs *envs) {
   apig_call *call = request->call;
   ctx->action = request->action == APIG_ACTION_ONLINE ? "online" : "offline";
   ctx->project_id = call->project_id;
@@ -64,6 +86,8 @@ static void fill_ctx(apig_policy_ctx *ctx,
   ctx->caller = call->caller;
   ctx->batch_size = request->batch_size;
   ctx->time = call->now_ns / 1000000000;
+  ctx->remark = request->remark;
+  ctx->envs = envs;
 }
 
 /* Hook failures become APIG.9999 items with the hook's one-line message. */
@@ -162,8 +186,9 @@ void apig_stage_api(const apig_publish_request *request, const char *api_id,
   }
   api_view view;
   apig_policy_ctx ctx;
+  apig_policy_envs envs = {call->inst, env_id_by_name, env_after};
   fill_view(&view, staged->api);
-  fill_ctx(&ctx, request);
+  fill_ctx(&ctx, request, &envs);
   if (map_env(request, &view, &ctx, staged) != 0)
     return;
   const apig_env *env = apig_instance_env(call->inst, staged->env_id);

@@ -15,6 +15,7 @@
 #include "apig_impl.h"
 #include "http.h"
 #include "import.h"
+#include "policy_watch.h"
 
 #define MAX_INSTANCES 64
 
@@ -319,7 +320,6 @@ static int is_loopback(const char *listen) {
   return 0;
 }
 
-
 static void on_http_stopped(void *arg) {
   server *s = arg;
   s->http = NULL;
@@ -327,6 +327,7 @@ static void on_http_stopped(void *arg) {
   uv_close((uv_handle_t *)&s->sigint, NULL);
   uv_close((uv_handle_t *)&s->sighup, NULL);
   uv_close((uv_handle_t *)&s->sigusr1, NULL);
+  apig_policy_watch_stop(s->apig);
   apig_persist_attach(s->apig->persist, NULL, NULL);
 }
 
@@ -467,6 +468,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   apig_persist_attach(apig->persist, s.loop, &apig->store);
+  apig_policy_watch_start(apig, s.loop);
   start_signal(&s, &s.sigterm, SIGTERM);
   start_signal(&s, &s.sigint, SIGINT);
   start_signal(&s, &s.sighup, SIGHUP);

@@ -89,8 +89,8 @@ static apig_policy_api make_api(const char *id, const char *name) {
 }
 
 static const apig_policy_env test_env = {"RELEASE", "RELEASE", "release env"};
-static const apig_policy_ctx test_ctx = {"online", "p1", "i1",      "req-1",
-                                         "good",   3,    1700000000};
+static const apig_policy_ctx test_ctx = {
+    "online", "p1", "i1", "req-1", "good", 3, 1700000000, "asked", NULL};
 
 typedef struct verdict {
   apig_error status;
@@ -163,6 +163,9 @@ static void test_views(void) {
       "  expect(ctx.caller, 'good', 'ctx.caller')\n"
       "  expect(ctx.batch_size, 3, 'ctx.batch_size')\n"
       "  expect(ctx.time, 1700000000, 'ctx.time')\n"
+      "  expect(ctx.remark, 'asked', 'ctx.remark')\n"
+      "  expect(ctx.envs.RELEASE, nil, 'ctx.envs without environments')\n"
+      "  for name in pairs(ctx.envs) do expect(name, nil, 'ctx.envs') end\n"
       "  expect(getmetatable(api), 'read-only', 'getmetatable(api)')\n"
       "  expect(pcall(function() api.id = 'x' end), false, 'api write')\n"
       "  expect(pcall(function() env.id = 'x' end), false, 'env write')\n"
@@ -584,6 +587,116 @@ static void test_map_env(void) {
   apig_policy_free(policy);
 }
 
+/* ctx.envs over a fixed table of (name, id) pairs. */
+static const char *const env_table[][2] = {
+    {"RELEASE", "DEFAULT_ENVIRONMENT_RELEASE_ID"}, {"TEST", "id-test"},
+    {"STAGING", "id-staging"}};
+
+static const char *table_id_by_name(const void *data, const char *name) {
+  (void)data;
+  for (size_t i = 0; i < 3; i++)
+    if (strcmp(env_table[i][0], name) == 0)
+      return env_table[i][1];
+  return NULL;
+}
+
+static int table_env_after(const void *data, const char *name,
+                           const char **next_name, const char **next_id) {
+  size_t i = 0;
+  (void)data;
+  if (name) {
+    while (i < 3 && strcmp(env_table[i][0], name) != 0)
+      i++;
+    i++;
+  }
+  if (i >= 3)
+    return 0;
+  *next_name = env_table[i][0];
+  *next_id = env_table[i][1];
+  return 1;
+}
+
+static void test_ctx_envs(void) {
+  apig_policy *policy =
+      load("local p = {}\n"
+           "local kept\n"
+           "function p.map_env(env_id, api, ctx)\n"
+           "  if api.name == 'walk' then\n"
+           "    local names = {}\n"
+           "    for name, id in pairs(ctx.envs) do\n"
+           "      assert(ctx.envs[name] == id)\n"
+           "      names[#names + 1] = name\n"
+           "    end\n"
+           "    return table.concat(names, ',')\n"
+           "  elseif api.name == 'write' then\n"
+           "    ctx.envs.TEST = 'x'\n"
+           "  elseif api.name == 'keep' then\n"
+           "    kept = ctx.envs\n"
+           "    return ctx.envs[env_id]\n"
+           "  elseif api.name == 'stale' then\n"
+           "    return tostring(kept.TEST)\n"
+           "  elseif api.name == 'odd' then\n"
+           "    return tostring(ctx.envs[1]) .. tostring(ctx.envs['TE\\0'])\n"
+           "  end\n"
+           "  return ctx.envs[env_id]\n"
+           "end\n"
+           "return p\n");
+  CHECK(policy != NULL);
+  if (!policy)
+    return;
+  apig_policy_envs envs = {NULL, table_id_by_name, table_env_after};
+  apig_policy_ctx ctx = test_ctx;
+  ctx.envs = &envs;
+  apig_policy_api api = make_api("a1", "lookup");
+  char *out = NULL, err[256];
+  CHECK_INT(apig_policy_map_env(policy, "TEST", &api, &ctx, &out, err,
+                                sizeof err),
+            APIG_E_OK);
+  CHECK_STR(out, "id-test");
+  apig_free(out);
+  CHECK_INT(apig_policy_map_env(policy, "PROD", &api, &ctx, &out, err,
+                                sizeof err),
+            APIG_E_OK);
+  CHECK(out == NULL);
+  api.name = "walk";
+  CHECK_INT(apig_policy_map_env(policy, NULL, &api, &ctx, &out, err,
+                                sizeof err),
+            APIG_E_OK);
+  CHECK_STR(out, "RELEASE,TEST,STAGING");
+  apig_free(out);
+  api.name = "write";
+  CHECK_INT(apig_policy_map_env(policy, NULL, &api, &ctx, &out, err,
+                                sizeof err),
+            APIG_E_SYSTEM);
+  CHECK_STR(err, "map_env: attempt to modify a read-only view");
+  api.name = "odd";
+  CHECK_INT(apig_policy_map_env(policy, NULL, &api, &ctx, &out, err,
+                                sizeof err),
+            APIG_E_OK);
+  CHECK_STR(out, "nilnil");
+  apig_free(out);
+  /* A view kept from an earlier call shows the running call's data. */
+  api.name = "keep";
+  CHECK_INT(apig_policy_map_env(policy, "TEST", &api, &ctx, &out, err,
+                                sizeof err),
+            APIG_E_OK);
+  apig_free(out);
+  api.name = "stale";
+  CHECK_INT(apig_policy_map_env(policy, NULL, &api, &ctx, &out, err,
+                                sizeof err),
+            APIG_E_OK);
+  CHECK_STR(out, "id-test");
+  apig_free(out);
+  /* Without environments, ctx.envs is an empty table. */
+  api.name = "walk";
+  CHECK_INT(apig_policy_map_env(policy, NULL, &api, &test_ctx, &out, err,
+                                sizeof err),
+            APIG_E_SYSTEM);
+  CHECK_STR(err, "map_env: returned an invalid environment id: expected "
+                 "1 to 64 bytes of UTF-8 without NUL");
+  apig_policy_free(policy);
+}
+
 static apig_error rewrite(apig_policy *policy, const char *remark,
                           const char *api_name, char **out, char *err) {
   apig_policy_api api = make_api("a1", api_name);
@@ -872,6 +985,7 @@ int main(void) {
   test_memory_cap();
   test_authorize_results();
   test_map_env();
+  test_ctx_envs();
   test_rewrite_remark();
   test_require();
   test_load_errors();
