@@ -145,7 +145,7 @@ local function make_weekly(spec)
     return parse_day(day) * MINUTES_PER_DAY + parse_clock(clock, allow_end)
   end
   local from, to = point(spec.from, false), point(spec.to, true)
-  if from == to % MINUTES_PER_WEEK then fail("from and to must differ") end
+  if from == to then fail("from and to must differ") end
   return {
     text = ("%s to %s %s"):format(spec.from, spec.to, zone),
     contains = function(_, t)
@@ -164,7 +164,7 @@ end
 local function make_daily(spec)
   local offset, zone = parse_offset(spec.offset)
   local from, to = parse_clock(spec.from, false), parse_clock(spec.to, true)
-  if from == to % MINUTES_PER_DAY then fail("from and to must differ") end
+  if from == to then fail("from and to must differ") end
   local days, day_text = nil, ""
   if spec.days ~= nil then
     if type(spec.days) ~= "table" or #spec.days == 0 then
