@@ -7,7 +7,7 @@
 
 /* Parses one YAML document into the equivalent JSON tree: mappings become
  * objects (keys as strings), sequences arrays, plain scalars numbers,
- * booleans or null where YAML 1.2 core schema says so, else strings.
+ * booleans or null under the YAML 1.2 core schema, else strings.
  * Returns NULL with a reason (line and column) in err. */
 cJSON *apig_yaml_parse(const char *text, size_t len, char *err,
                        size_t err_size);

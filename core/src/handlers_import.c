@@ -2,9 +2,9 @@
  * part of a multipart/form-data body (what the official SDKs send) or from
  * the raw body, as JSON or YAML, and hands it to the importer.
  *
- * The target group comes from `group_id`, or `is_create_group=true` asks
- * for a new one; each may be a form field or a query parameter, and the
- * form field wins.
+ * The target group comes from `group_id`, or `is_create_group=true`
+ * requests a new one. Each may be a form field or a query parameter, and
+ * the form field wins.
  */
 #include <string.h>
 
@@ -33,7 +33,7 @@ static int part_equals(const apig_form_part *part, const char *text) {
   return part->len == strlen(text) && memcmp(part->data, text, part->len) == 0;
 }
 
-/* Reads a multipart body. Returns 0, or -1 after answering 400. */
+/* Reads a multipart body. Returns 0, or -1 after replying 400. */
 static int read_form(apig_call *call, const apig_header *content_type,
                      import_input *in) {
   char boundary[APIG_BOUNDARY_MAX + 1];

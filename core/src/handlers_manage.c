@@ -21,7 +21,7 @@ static int is_release(const apig_env *env) {
 }
 
 /* Finds the environment of the path. RELEASE can be neither renamed nor
- * deleted. Returns NULL after answering 404 or 403. */
+ * deleted. Returns NULL after replying 404 or 403. */
 static apig_env *path_env(apig_call *call) {
   apig_env *env = apig_instance_env(call->inst, call->path_id);
   if (!env) {
@@ -163,7 +163,7 @@ static apig_api *path_api(apig_call *call) {
 
 /* Checks the rules of the target group: unique name and route, and the
  * group's quota when the API moves there. Returns 0, or -1 after
- * answering. */
+ * replying with the error. */
 static int check_target_group(apig_call *call, const cJSON *body,
                               const apig_api *api, const apig_group *group) {
   const char *name = cJSON_GetObjectItem(body, "name")->valuestring;
@@ -205,6 +205,7 @@ void apig_handle_api_update(apig_call *call) {
   }
   if (check_target_group(call, body, api, group) != 0)
     goto done;
+
   apig_op op = {.kind = APIG_OP_API_PUT,
                 .project_id = call->project_id,
                 .instance_id = call->instance_id,

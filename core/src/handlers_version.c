@@ -3,7 +3,7 @@
  *
  * Publishing one API runs the same per-API steps as the batch call
  * (environment mapping, authorization and remark rewriting by the policy),
- * but answers a failure as a top-level error instead of a failure item.
+ * but reports a failure as a top-level error instead of a failure item.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 #include "publish.h"
 
 /* Renders a frozen definition with the fields of a version or runtime
- * answer; defined with the other renderings. */
+ * call; defined with the other renderings. */
 void apig_render_frozen(apig_buf *b, const apig_instance *inst,
                         const apig_api_version *version);
 
@@ -24,7 +24,7 @@ typedef struct action_body {
   const char *remark; /* "" when absent */
 } action_body;
 
-/* Reads the string fields of body; another type answers 400 APIG.2011
+/* Reads the string fields of body; another type gets 400 APIG.2011
  * naming the field. Returns 0 or -1. */
 static int read_strings(apig_call *call, const cJSON *body,
                         const char *keys[], const char **values[]) {
@@ -79,8 +79,8 @@ static int read_action_body(apig_call *call, const cJSON *body,
   return 0;
 }
 
-/* Answers the failure of a staged API as a top-level error: the status of
- * its error, and the policy's own code when it gave one. */
+/* Replies with the failure of a staged API as a top-level error: the
+ * status of its error, and the policy's own code when it gave one. */
 static void reply_staged_error(apig_call *call, const apig_staged *staged) {
   apig_reply *reply = call->reply;
   reply->status = apig_error_status(staged->error);
@@ -107,7 +107,7 @@ static void render_offline_item(apig_buf *b, const apig_staged *staged) {
   apig_buf_putc(b, '}');
 }
 
-/* Stages, commits and answers one API's change. */
+/* Stages and commits one API's change, and replies with its item. */
 static void run_action(apig_call *call, const action_body *body) {
   apig_publish_request request = {call, body->action, body->env_id,
                                   body->remark, NULL, 1};
@@ -158,7 +158,7 @@ done:
   cJSON_Delete(root);
 }
 
-/* Reads "version_id" of the body. Returns NULL after answering 400. */
+/* Reads "version_id" of the body. Returns NULL after replying 400. */
 static const char *read_version_id(apig_call *call, const cJSON *body) {
   const char *version_id;
   const char *keys[] = {"version_id", NULL};
@@ -194,6 +194,7 @@ void apig_handle_version_switch(apig_call *call) {
     apig_reply_error(call->reply, APIG_E_VERSION_NOT_FOUND, version_id);
     goto done;
   }
+
   apig_api_env *slot = version->slot;
   if (!apig_instance_env(call->inst, slot->env_id)) {
     apig_reply_error(call->reply, APIG_E_ENV_NOT_FOUND, slot->env_id);
@@ -213,6 +214,7 @@ void apig_handle_version_switch(apig_call *call) {
     }
     op.publish_id = publish_id;
   }
+
   if (apig_commit(call, &op, 1) != 0)
     goto done;
   call->reply->status = 200;

@@ -113,7 +113,7 @@ static void measure(const cJSON *node, size_t *size, int *height) {
 }
 
 /* Records that name now refers to node; a later anchor of the same name
- * replaces an earlier one, as YAML says. */
+ * replaces an earlier one, as the YAML specification requires. */
 static int add_anchor(builder *b, const char *name, const cJSON *node,
                       const char *text) {
   anchor *a;
@@ -417,6 +417,7 @@ static int on_alias(builder *b, const yaml_event_t *e) {
                      "alias to a node that contains it: *", name);
   if (!a)
     return fail_at(b, &e->start_mark, "undefined alias *", name);
+
   frame *top = b->depth ? &b->stack[b->depth - 1] : NULL;
   if (top && cJSON_IsObject(top->node) && !top->pending_key) {
     if (!a->text)
@@ -427,6 +428,7 @@ static int on_alias(builder *b, const yaml_event_t *e) {
                             : fail_at(b, &e->start_mark, "out of memory",
                                       NULL);
   }
+
   if (b->depth + a->height > MAX_DEPTH)
     return fail_at(b, &e->start_mark, "nesting is deeper than 512 levels",
                    NULL);

@@ -67,7 +67,7 @@ describe("version calls", function()
       local _, shown = server:json("GET", base .. "/apis/" .. id)
       assert.equal(env, shown.run_env_id)
       assert.equal(item.publish_id, shown.publish_id)
-      -- The environment now holds a publication, so it cannot go.
+      -- The environment now contains a publication, so it cannot be deleted.
       status = server:json("DELETE", base .. "/envs/" .. env)
       assert.equal(403, status)
       server:batch("offline", { apis = { id }, env_id = env })

@@ -139,6 +139,7 @@ static void test_damage(void) {
                   parts, 2, err),
             -1);
   CHECK_STR(err, "multipart part headers do not end");
+
   const char *three = "--b\nContent-Disposition: form-data; name=a\n\n1\n"
                       "--b\nContent-Disposition: form-data; name=b\n\n2\n"
                       "--b\nContent-Disposition: form-data; name=c\n\n3\n"
@@ -151,6 +152,7 @@ static void test_damage(void) {
   long_boundary[71] = '\0';
   CHECK_INT(parse("x", long_boundary, parts, 2, err), -1);
   CHECK_STR(err, "multipart boundary must be 1 to 70 characters");
+
   /* A body cut at every length never reads past its end. */
   const char *whole = "--b\r\nContent-Disposition: form-data; name=\"f\"\r\n"
                       "\r\nabc\r\n--b--\r\n";

@@ -72,7 +72,7 @@ function M.api_body(group_id, name, fields)
   return body
 end
 
---- Asserts an error answer: status and APIG code.
+--- Asserts an error response: status and APIG code.
 function M.is_error(status, body, want_status, want_code)
   assert.equal(want_status, status)
   assert.is_table(body)
