@@ -12,11 +12,10 @@ local window = require "apig.window"
 
 -- Settings --------------------------------------------------------------
 
--- When changes are frozen: Friday 16:00 to Monday 06:00 UTC. Use
--- offset = "+08:00" for a local clock, or window.dates / window.any for
--- holidays (see lua/apig/window.lua).
-local FREEZE = window.weekly { from = "Fri 16:00", to = "Mon 06:00",
-                               offset = "UTC" }
+-- When changes are frozen: Friday 16:00 to Monday 06:00 UTC. Add
+-- offset = "+08:00" for a local clock, or use window.dates / window.any
+-- for holidays (see lua/apig/window.lua).
+local FREEZE = window.weekly { from = "Fri 16:00", to = "Mon 06:00" }
 
 -- Environments (by name) that the freeze protects.
 local PROTECTED = { RELEASE = true }
