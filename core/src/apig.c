@@ -20,7 +20,20 @@ void apig_options_init(apig_options *options) {
   options->log_level = APIG_LOG_INFO;
 }
 
-void apig_string_free(char *s) { apig_free(s); }
+/* Messages for the host come from the C library's malloc, not from the
+ * handle's allocator: a failed apig_open has no handle left to free them
+ * with. */
+void apig_string_free(char *s) { free(s); }
+
+/* Moves *errmsg, allocated with the handle's allocator, into a malloc'd
+ * copy for the host. */
+static void export_message(char **errmsg) {
+  if (!errmsg || !*errmsg)
+    return;
+  char *copy = strdup(*errmsg);
+  apig_free(*errmsg);
+  *errmsg = copy;
+}
 
 const apig_logger *apig_get_logger(const apig_t *apig) {
   return &apig->logger;
@@ -165,6 +178,7 @@ apig_t *apig_open(const apig_options *options, char **errmsg) {
   }
   if (failed) {
     apig_close(apig);
+    export_message(errmsg);
     apig_alloc_leave(previous);
     return NULL;
   }
@@ -176,9 +190,15 @@ apig_t *apig_open(const apig_options *options, char **errmsg) {
   return apig;
 }
 
-void apig_close(apig_t *apig) {
+int apig_close(apig_t *apig) {
   if (!apig)
-    return;
+    return 0;
+  if (apig->server) {
+    apig_logf(&apig->logger, APIG_LOG_ERROR, NULL,
+              "apig_close: the handle is still serving; call "
+              "apig_serve_stop and let the loop finish first");
+    return -1;
+  }
   const apig_allocator *previous = apig_alloc_enter(apig->allocator);
   if (apig->persist)
     apig_persist_close(apig->persist, &apig->store);
@@ -190,6 +210,7 @@ void apig_close(apig_t *apig) {
   apig_free(apig->credentials_file);
   apig_free(apig);
   apig_alloc_leave(previous);
+  return 0;
 }
 
 int apig_commit(apig_call *call, const apig_op *ops, size_t count) {
@@ -235,27 +256,40 @@ size_t apig_body_limit(const apig_t *apig, const char *path, size_t len) {
   return apig->options.max_body;
 }
 
+/* A response remembers the allocator it came from, because the host frees
+ * it outside any call on the handle. */
+typedef struct owned_response {
+  apig_response response; /* first, so the two pointers convert */
+  const apig_allocator *allocator;
+} owned_response;
+
 void apig_response_free(apig_response *response) {
   if (!response)
     return;
+  owned_response *owned = (owned_response *)response;
+  const apig_allocator *previous = apig_alloc_enter(owned->allocator);
   apig_free(response->headers);
   apig_free(response->body);
-  apig_free(response);
+  apig_free(owned);
+  apig_alloc_leave(previous);
 }
 
 static void sync_done(void *arg, int status) { *(int *)arg = status; }
 
 /* Copies the reply into a response: headers and their strings live in one
  * block after the array. */
-static apig_response *make_response(const apig_reply *reply) {
+static apig_response *make_response(const apig_t *apig,
+                                    const apig_reply *reply) {
   apig_header headers[4];
   size_t n = apig_reply_headers(reply, headers);
   size_t strings = 0;
   for (size_t i = 0; i < n; i++)
     strings += headers[i].name_len + headers[i].value_len + 2;
-  apig_response *response = apig_calloc(1, sizeof *response);
-  if (!response)
+  owned_response *owned = apig_calloc(1, sizeof *owned);
+  if (!owned)
     return NULL;
+  owned->allocator = apig->allocator;
+  apig_response *response = &owned->response;
   response->headers = apig_malloc(n * sizeof(apig_header) + strings);
   response->body = apig_malloc(reply->body.len + 1);
   if (!response->headers || !response->body) {
@@ -293,6 +327,10 @@ int apig_request(apig_t *apig, const char *method, const char *target,
   if (!apig || !method || !target || !out || (header_count && !headers) ||
       (body_len && !body))
     return -1;
+  /* While serving, journal flushes complete on the loop, after this call
+   * would have returned. */
+  if (apig->server)
+    return -1;
   const apig_allocator *previous = apig_alloc_enter(apig->allocator);
   apig_req req = {method,  target,       strlen(target), headers,
                   header_count, body, body_len, ""};
@@ -316,7 +354,7 @@ int apig_request(apig_t *apig, const char *method, const char *target,
   }
   if (reply.body.failed)
     rc = -1;
-  else if (!(*out = make_response(&reply)))
+  else if (!(*out = make_response(apig, &reply)))
     rc = -1;
   apig_reply_free(&reply);
   apig_alloc_leave(previous);

@@ -21,6 +21,7 @@ struct apig {
   apig_metrics metrics;
   void *policy_watch; /* owned by policy_watch.c, or NULL */
   char request_id[APIG_ID_LEN + 1]; /* of the request being dispatched */
+  struct apig_server *server; /* serving it (apig_serve), or NULL */
 };
 
 /* Reloads the policy file: a file that fails to load keeps the old policy.

@@ -15,7 +15,6 @@
 #include "apig_impl.h"
 #include "http.h"
 #include "import.h"
-#include "policy_watch.h"
 
 #define MAX_INSTANCES 64
 
@@ -44,7 +43,7 @@ typedef struct server_config {
 typedef struct server {
   uv_loop_t *loop;
   apig_t *apig;
-  apig_http_server *http;
+  apig_server *http;
   uv_signal_t sigterm, sigint, sighup, sigusr1;
   int stopping;
   const server_config *config;
@@ -327,8 +326,6 @@ static void on_http_stopped(void *arg) {
   uv_close((uv_handle_t *)&s->sigint, NULL);
   uv_close((uv_handle_t *)&s->sighup, NULL);
   uv_close((uv_handle_t *)&s->sigusr1, NULL);
-  apig_policy_watch_stop(s->apig);
-  apig_persist_attach(s->apig->persist, NULL, NULL);
 }
 
 static void on_signal(uv_signal_t *handle, int signum) {
@@ -351,7 +348,7 @@ static void on_signal(uv_signal_t *handle, int signum) {
   apig_logf(logger, APIG_LOG_INFO, NULL,
             "%s: finishing requests in flight, then stopping",
             signum == SIGTERM ? "SIGTERM" : "SIGINT");
-  apig_http_stop(s->http, on_http_stopped, s);
+  apig_serve_stop(s->http, on_http_stopped, s);
 }
 
 static void start_signal(server *s, uv_signal_t *handle, int signum) {
@@ -459,16 +456,22 @@ int main(int argc, char **argv) {
   }
 
   server s = {.loop = uv_default_loop(), .apig = apig, .config = &config};
+  /* apig_serve also runs journal flushes and snapshots on the loop and
+   * reloads the policy when its file changes. */
+  apig_serve_options serve_options = {
+      .max_header_bytes = config.limits.max_header_bytes,
+      .request_timeout_ms = config.limits.request_timeout_ms,
+      .idle_timeout_ms = config.limits.idle_timeout_ms,
+      .max_connections = config.limits.max_connections};
   char *http_err = NULL;
-  if (apig_http_start(apig, s.loop, config.listen, &config.limits, &s.http,
-                      &http_err) != 0) {
+  if (apig_serve(apig, s.loop, config.listen, &serve_options, &s.http,
+                 &http_err) != 0) {
     fprintf(stderr, "apig-server: cannot listen on %s: %s\n", config.listen,
             http_err ? http_err : "unknown error");
+    apig_string_free(http_err);
     apig_close(apig);
     return 1;
   }
-  apig_persist_attach(apig->persist, s.loop, &apig->store);
-  apig_policy_watch_start(apig, s.loop);
   start_signal(&s, &s.sigterm, SIGTERM);
   start_signal(&s, &s.sigint, SIGINT);
   start_signal(&s, &s.sighup, SIGHUP);
@@ -481,13 +484,13 @@ int main(int argc, char **argv) {
   apig_logf(apig_get_logger(apig), APIG_LOG_INFO, NULL,
             "apig-server %s listening on http://%s:%d (instance %s, data "
             "in %s)",
-            apig_version_string(), host, apig_http_port(s.http), instance,
+            apig_version_string(), host, apig_server_port(s.http), instance,
             config.data_dir);
   if (!config.credentials)
     apig_logf(apig_get_logger(apig), APIG_LOG_INFO, NULL,
               "try: curl -H 'X-Auth-Token: dev' "
               "http://%s:%d/v2/%.*s/apigw/instances/%s/apis",
-              host, apig_http_port(s.http), (int)(colon - instance),
+              host, apig_server_port(s.http), (int)(colon - instance),
               instance, colon + 1);
   uv_run(s.loop, UV_RUN_DEFAULT);
   apig_close(apig);
