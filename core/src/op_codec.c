@@ -1,89 +1,151 @@
-/* Ops as JSON text, the payload of journal records and snapshots. */
-#include <cjson/cJSON.h>
-#include <stdlib.h>
+/* Ops in a compact binary form, the payload of journal and snapshot records.
+ *
+ * One encoded op: u8 kind | u8 flags | ten string fields | times.
+ * Each string field is a varint (0: absent, else length + 1), then its bytes
+ * and a NUL, so decoded ops point into the payload without copying. Flags
+ * bit 0 means time_ns follows, bit 1 time2_ns, each 8 bytes little-endian.
+ * A payload is a run of encoded ops.
+ */
 #include <string.h>
 
 #include "persist.h"
 
-static const char *const kind_names[] = {
-    "instance_create", "env_put",  "env_delete", "group_put",
-    "group_delete",    "api_put",  "api_delete", "publish",
-    "offline",         "switch",   "version_delete"};
+enum { TIME_FLAG = 1, TIME2_FLAG = 2 };
 
-#define KIND_COUNT (sizeof kind_names / sizeof kind_names[0])
+#define KIND_MAX APIG_OP_VERSION_DELETE
 
-static void put_str(apig_buf *out, const char *key, const char *value,
-                    size_t len) {
-  if (!value)
+static void put_varint(apig_buf *out, uint64_t value) {
+  unsigned char bytes[10];
+  size_t n = 0;
+  while (value >= 0x80) {
+    bytes[n++] = (unsigned char)(value | 0x80);
+    value >>= 7;
+  }
+  bytes[n++] = (unsigned char)value;
+  apig_buf_append(out, bytes, n);
+}
+
+static void put_field(apig_buf *out, const char *value, size_t len) {
+  if (!value) {
+    put_varint(out, 0);
     return;
-  apig_buf_puts(out, ",\"");
-  apig_buf_puts(out, key);
-  apig_buf_puts(out, "\":");
-  apig_buf_json_string(out, value, len);
+  }
+  put_varint(out, (uint64_t)len + 1);
+  apig_buf_append(out, value, len);
+  apig_buf_putc(out, '\0');
+}
+
+static void put_cstr(apig_buf *out, const char *value) {
+  put_field(out, value, value ? strlen(value) : 0);
+}
+
+static void put_time(apig_buf *out, int64_t ns) {
+  unsigned char bytes[8];
+  uint64_t v = (uint64_t)ns;
+  for (int i = 0; i < 8; i++)
+    bytes[i] = (unsigned char)(v >> (8 * i));
+  apig_buf_append(out, bytes, sizeof bytes);
 }
 
 void apig_op_encode(apig_buf *out, const apig_op *op) {
-  apig_buf_puts(out, "{\"k\":\"");
-  apig_buf_puts(out, kind_names[op->kind]);
-  apig_buf_putc(out, '"');
-#define STR(key, field) put_str(out, key, op->field, op->field ? strlen(op->field) : 0)
-  STR("p", project_id);
-  STR("i", instance_id);
-  STR("id", id);
-  STR("env", env_id);
-  STR("g", group_id);
-  STR("n", name);
-  STR("r", remark);
-  STR("v", version_id);
-  STR("pub", publish_id);
-#undef STR
-  put_str(out, "d", op->def, op->def_len);
+  unsigned char head[2] = {(unsigned char)op->kind, 0};
   if (op->time_ns)
-    apig_buf_printf(out, ",\"t\":\"%lld\"", (long long)op->time_ns);
+    head[1] |= TIME_FLAG;
   if (op->time2_ns)
-    apig_buf_printf(out, ",\"t2\":\"%lld\"", (long long)op->time2_ns);
-  apig_buf_putc(out, '}');
+    head[1] |= TIME2_FLAG;
+  apig_buf_append(out, head, sizeof head);
+  put_cstr(out, op->project_id);
+  put_cstr(out, op->instance_id);
+  put_cstr(out, op->id);
+  put_cstr(out, op->env_id);
+  put_cstr(out, op->group_id);
+  put_cstr(out, op->name);
+  put_cstr(out, op->remark);
+  put_field(out, op->def, op->def_len);
+  put_cstr(out, op->version_id);
+  put_cstr(out, op->publish_id);
+  if (op->time_ns)
+    put_time(out, op->time_ns);
+  if (op->time2_ns)
+    put_time(out, op->time2_ns);
 }
 
-static const char *get_str(const cJSON *obj, const char *key, size_t *len) {
-  const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-  if (!cJSON_IsString(item))
-    return NULL;
+typedef struct reader {
+  const unsigned char *data;
+  size_t len, at;
+  int failed;
+} reader;
+
+static uint64_t get_varint(reader *r) {
+  uint64_t value = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (r->at >= r->len)
+      break;
+    unsigned char byte = r->data[r->at++];
+    value |= (uint64_t)(byte & 0x7f) << shift;
+    if (!(byte & 0x80))
+      return value;
+  }
+  r->failed = 1;
+  return 0;
+}
+
+/* Returns the field's bytes (NUL-terminated inside the payload) or NULL. */
+static const char *get_field(reader *r, size_t *len) {
+  uint64_t n = get_varint(r);
   if (len)
-    *len = strlen(item->valuestring);
-  return item->valuestring;
+    *len = 0;
+  if (n == 0 || r->failed)
+    return NULL;
+  n--;
+  if (n >= r->len - r->at || r->data[r->at + n] != '\0') {
+    r->failed = 1;
+    return NULL;
+  }
+  const char *value = (const char *)r->data + r->at;
+  r->at += n + 1;
+  if (len)
+    *len = (size_t)n;
+  return value;
 }
 
-/* Times are nanoseconds, beyond what a double holds exactly, so they are
- * stored as decimal strings. */
-static int64_t get_time(const cJSON *obj, const char *key) {
-  const char *text = get_str(obj, key, NULL);
-  return text ? strtoll(text, NULL, 10) : 0;
+static int64_t get_time(reader *r) {
+  if (r->len - r->at < 8) {
+    r->failed = 1;
+    return 0;
+  }
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)r->data[r->at + i] << (8 * i);
+  r->at += 8;
+  return (int64_t)v;
 }
 
-int apig_op_decode(const void *item, apig_op *op) {
-  const cJSON *obj = item;
+int apig_op_decode(const char *data, size_t len, size_t *offset,
+                   apig_op *op) {
+  reader r = {(const unsigned char *)data, len, *offset, 0};
   memset(op, 0, sizeof *op);
-  const char *kind = get_str(obj, "k", NULL);
-  if (!kind)
+  if (len - r.at < 2 || r.data[r.at] > KIND_MAX)
     return -1;
-  size_t k = 0;
-  while (k < KIND_COUNT && strcmp(kind_names[k], kind) != 0)
-    k++;
-  if (k == KIND_COUNT)
+  op->kind = (apig_op_kind)r.data[r.at];
+  unsigned flags = r.data[r.at + 1];
+  r.at += 2;
+  op->project_id = get_field(&r, NULL);
+  op->instance_id = get_field(&r, NULL);
+  op->id = get_field(&r, NULL);
+  op->env_id = get_field(&r, NULL);
+  op->group_id = get_field(&r, NULL);
+  op->name = get_field(&r, NULL);
+  op->remark = get_field(&r, NULL);
+  op->def = get_field(&r, &op->def_len);
+  op->version_id = get_field(&r, NULL);
+  op->publish_id = get_field(&r, NULL);
+  if (flags & TIME_FLAG)
+    op->time_ns = get_time(&r);
+  if (flags & TIME2_FLAG)
+    op->time2_ns = get_time(&r);
+  if (r.failed || !op->project_id || !op->instance_id)
     return -1;
-  op->kind = (apig_op_kind)k;
-  op->project_id = get_str(obj, "p", NULL);
-  op->instance_id = get_str(obj, "i", NULL);
-  op->id = get_str(obj, "id", NULL);
-  op->env_id = get_str(obj, "env", NULL);
-  op->group_id = get_str(obj, "g", NULL);
-  op->name = get_str(obj, "n", NULL);
-  op->remark = get_str(obj, "r", NULL);
-  op->version_id = get_str(obj, "v", NULL);
-  op->publish_id = get_str(obj, "pub", NULL);
-  op->def = get_str(obj, "d", &op->def_len);
-  op->time_ns = get_time(obj, "t");
-  op->time2_ns = get_time(obj, "t2");
-  return op->project_id && op->instance_id ? 0 : -1;
+  *offset = r.at;
+  return 0;
 }
