@@ -873,6 +873,14 @@ static int parse_sdk_date(const char *s, size_t len, int64_t *ns) {
     return -1;
   int64_t seconds = days_from_civil(year, month, day) * 86400 +
                     hour * 3600 + minute * 60 + second;
+  /* Nanoseconds in int64 span the years 1678 to 2261. A date beyond half
+   * that span is clamped to it: still far from the server's time, so it is
+   * rejected as expired, and comparing it with the time cannot overflow. */
+  const int64_t limit = INT64_MAX / INT64_C(1000000000) / 2;
+  if (seconds > limit)
+    seconds = limit;
+  else if (seconds < -limit)
+    seconds = -limit;
   *ns = seconds * INT64_C(1000000000);
   return 0;
 }

@@ -31,6 +31,21 @@ const char *apig_error_template(apig_error error) {
   return valid_error(error) ? error_table[error].template : "System error";
 }
 
+/* Cuts the multi-byte UTF-8 sequence that a truncation left incomplete
+ * at the end of out, so a shortened message stays valid UTF-8. */
+static void cut_partial_utf8(char *out) {
+  size_t len = strlen(out), start = len;
+  while (start > 0 && len - start < 3 &&
+         ((unsigned char)out[start - 1] & 0xC0) == 0x80)
+    start--;
+  if (start == 0)
+    return;
+  unsigned char lead = (unsigned char)out[start - 1];
+  size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+  if (need > len - start + 1)
+    out[start - 1] = '\0';
+}
+
 void apig_error_vformat(char *out, size_t size, apig_error error,
                         va_list ap) {
   const char *template = apig_error_template(error);
@@ -44,8 +59,10 @@ void apig_error_vformat(char *out, size_t size, apig_error error,
   }
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-  snprintf(out, size, template, args[0], args[1]);
+  int len = snprintf(out, size, template, args[0], args[1]);
 #pragma GCC diagnostic pop
+  if (size > 0 && len >= 0 && (size_t)len >= size)
+    cut_partial_utf8(out);
 }
 
 void apig_error_format(char *out, size_t size, apig_error error, ...) {
