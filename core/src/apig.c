@@ -70,6 +70,8 @@ static void apply_defaults(apig_options *o) {
     o->journal_max_bytes = 64u << 20;
 }
 
+static void note_status(void *arg, int status) { *(int *)arg = status; }
+
 /* Creates the instances named "PROJECT_ID:INSTANCE_ID" that are missing. */
 static int create_instances(apig_t *apig, char **errmsg) {
   for (size_t i = 0; i < apig->options.instance_count; i++) {
@@ -99,6 +101,15 @@ static int create_instances(apig_t *apig, char **errmsg) {
                 "the journal write failed or memory ran out");
       return -1;
     }
+    /* Flushed now, so that no later failed flush can take it back. */
+    int durable = 0;
+    if (seq)
+      apig_persist_wait(apig->persist, seq, note_status, &durable);
+    if (durable != 0) {
+      set_error(errmsg, "cannot create instance %s: %s", spec,
+                "the journal flush failed");
+      return -1;
+    }
     apig_logf(&apig->logger, APIG_LOG_INFO, NULL, "created instance %s",
               spec);
   }
@@ -111,7 +122,7 @@ static int open_parts(apig_t *apig, char **errmsg) {
   apig_options *o = &apig->options;
   if (apig->data_dir) {
     apig_persist_options po = {o->fsync_mode, o->snapshot_interval_ms,
-                               o->journal_max_bytes};
+                               o->journal_max_bytes, apig->allocator};
     apig->persist = apig_persist_open(apig->data_dir, &po, &apig->logger,
                                       &apig->store, errmsg);
     if (!apig->persist)
@@ -366,6 +377,15 @@ int apig_snapshot(apig_t *apig) {
     return -1;
   const apig_allocator *previous = apig_alloc_enter(apig->allocator);
   int rc = apig_persist_snapshot(apig->persist, &apig->store);
+  apig_alloc_leave(previous);
+  return rc;
+}
+
+int apig_snapshot_background(apig_t *apig) {
+  if (!apig || !apig->persist)
+    return -1;
+  const apig_allocator *previous = apig_alloc_enter(apig->allocator);
+  int rc = apig_persist_snapshot_background(apig->persist);
   apig_alloc_leave(previous);
   return rc;
 }

@@ -338,8 +338,9 @@ static void on_signal(uv_signal_t *handle, int signum) {
     return;
   }
   if (signum == SIGUSR1) {
-    apig_logf(logger, APIG_LOG_INFO, NULL, "SIGUSR1: writing a snapshot");
-    apig_snapshot(s->apig);
+    apig_logf(logger, APIG_LOG_INFO, NULL,
+              "SIGUSR1: starting a background snapshot");
+    apig_snapshot_background(s->apig);
     return;
   }
   if (s->stopping)
