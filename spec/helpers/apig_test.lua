@@ -99,7 +99,8 @@ local function wait_ready(self, timeout)
 end
 
 --- Starts a server. opts: instances (list), args (extra arguments),
---- data_dir (reused across restarts), import (list of files).
+--- data_dir (reused across restarts), import (list of files), env (list
+--- of "NAME=VALUE" for the server's environment).
 function M.start(opts)
   opts = opts or {}
   local self = setmetatable({}, Server)
@@ -119,6 +120,14 @@ function Server:launch()
   local opts = self.opts
   local args = { [0] = M.server_binary, "--listen", "127.0.0.1:0",
                  "--data-dir", self.data_dir }
+  if opts.env then
+    -- opts.env: list of "NAME=VALUE" set for the server through env(1).
+    local with_env = { [0] = "env" }
+    for _, pair in ipairs(opts.env) do with_env[#with_env + 1] = pair end
+    with_env[#with_env + 1] = M.server_binary
+    for _, arg in ipairs(args) do with_env[#with_env + 1] = arg end
+    args = with_env
+  end
   for _, instance in ipairs(opts.instances or { "p1:i1" }) do
     args[#args + 1] = "--instance"
     args[#args + 1] = instance
