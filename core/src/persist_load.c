@@ -99,9 +99,13 @@ static int scan_folder(const char *dir, folder *f) {
     errno = ENOMEM;
     return -1;
   }
-  qsort(f->snapshots.items, f->snapshots.count, sizeof(uint64_t),
-        compare_seq);
-  qsort(f->journals.items, f->journals.count, sizeof(uint64_t), compare_seq);
+  /* An empty list has a NULL array, which qsort must not be given. */
+  if (f->snapshots.count > 1)
+    qsort(f->snapshots.items, f->snapshots.count, sizeof(uint64_t),
+          compare_seq);
+  if (f->journals.count > 1)
+    qsort(f->journals.items, f->journals.count, sizeof(uint64_t),
+          compare_seq);
   return 0;
 }
 
