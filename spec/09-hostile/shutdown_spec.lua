@@ -8,10 +8,13 @@ local CONNECTIONS = 8
 local IN_FLIGHT = 5
 local PIPELINED = 20
 
--- Inode and modification time of a file, or nil when it is missing.
-local function file_stamp(path)
-  local out = t.capture("stat -c '%i %Y' " .. t.shell_quote(path) ..
-    " 2>/dev/null")
+-- Name, inode and modification time of the newest snapshot file in dir,
+-- or nil when there is none. Snapshot names carry the record sequence in
+-- fixed-width hex, so the last name in sorted order is the newest.
+local function newest_snapshot(dir)
+  local out = t.capture("cd " .. t.shell_quote(dir) .. " && " ..
+    "ls snapshot-*.apig 2>/dev/null | sort | tail -1 | " ..
+    "xargs -r stat -c '%n %i %Y'")
   return out ~= "" and out or nil
 end
 
@@ -24,8 +27,7 @@ describe("SIGTERM during load", function()
       for i = 1, CONNECTIONS do
         apis[i] = server:create_api(group, "shutdown_api" .. i)
       end
-      local snapshot = server.data_dir .. "/snapshot.apig"
-      local stamp_before = file_stamp(snapshot)
+      local stamp_before = newest_snapshot(server.data_dir)
       socket.sleep(1.1) -- so a new snapshot has a later time stamp
 
       local function publish(c, n)
@@ -86,7 +88,7 @@ describe("SIGTERM during load", function()
       end
 
       assert.equal(0, server:wait_exit(30))
-      local stamp_after = file_stamp(snapshot)
+      local stamp_after = newest_snapshot(server.data_dir)
       assert.is_not_nil(stamp_after)
       assert.are_not.equal(stamp_before, stamp_after)
       assert.matches("stopped", server:log())
