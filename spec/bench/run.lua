@@ -2,14 +2,17 @@
 -- requests/s, p50/p99 latency and the ratio to the bare responder.
 -- Run through spec/bench/run, which builds the release binaries first.
 --
--- Environment: BENCH_DURATION (seconds per row, default 10),
--- BENCH_CONNECTIONS (default 64), BENCH_APIS (catalogue size for the
+-- Each row is the best of BENCH_REPEAT wrk runs (default 3) of
+-- BENCH_DURATION seconds (default 5): other processes on a shared machine
+-- only ever slow a run down, so the fastest run is the least disturbed.
+-- Environment also: BENCH_CONNECTIONS (default 64), BENCH_APIS (catalogue size for the
 -- 1000-id rows, default 100000), APIG_BUILD_DIR (default build-release).
 package.path = "spec/helpers/?.lua;" .. package.path
 local t = require "apig_test"
 
 local build = os.getenv("APIG_BUILD_DIR") or "build-release"
-local duration = tonumber(os.getenv("BENCH_DURATION") or "10")
+local duration = tonumber(os.getenv("BENCH_DURATION") or "5")
+local repeats = tonumber(os.getenv("BENCH_REPEAT") or "3")
 local connections = tonumber(os.getenv("BENCH_CONNECTIONS") or "64")
 local catalogue_size = tonumber(os.getenv("BENCH_APIS") or "100000")
 local work = t.tmpdir()
@@ -32,8 +35,9 @@ local function pick_policy()
 end
 local policy = pick_policy()
 
--- Runs wrk with wrk.lua in mode and returns the figures of its RESULT line.
-local function run_wrk(port, mode, env, conns)
+-- Runs wrk once with wrk.lua in mode and returns the figures of its
+-- RESULT line.
+local function run_wrk_once(port, mode, env, conns)
   local vars = { "BENCH_MODE=" .. mode }
   for k, v in pairs(env or {}) do
     vars[#vars + 1] = k .. "=" .. t.shell_quote(v)
@@ -58,6 +62,16 @@ local function check_batches(server, ids)
     assert(status == 200 and #answer.failure == 0,
       action .. " failed: " .. t.json.encode(answer or {}))
   end
+end
+
+-- Runs wrk `repeats` times and returns the run with the most requests/s.
+local function run_wrk(port, mode, env, conns)
+  local best
+  for _ = 1, repeats do
+    local r = run_wrk_once(port, mode, env, conns)
+    if not best or r.rps > best.rps then best = r end
+  end
+  return best
 end
 
 local function write_ids(path, ids)
@@ -171,10 +185,11 @@ local single, single_hooks, single_nosync = single_rows()
 local plain, hooked, pages, import_s = catalogue_rows()
 
 print(("Machine: %s"):format(machine()))
-print(("Server on CPU 0, wrk on CPU 1: %s. %d s per row, wrk -t1, " ..
-  "%d connections unless noted. Policy: %s. Catalogue: %d APIs " ..
-  "imported in %.1f s."):format(two_cores and "yes" or "no", duration,
-  connections, policy, catalogue_size, import_s))
+print(("Server on CPU 0, wrk on CPU 1: %s. Each row: best of %d wrk " ..
+  "runs of %d s, wrk -t1, %d connections unless noted. Policy: %s. " ..
+  "Catalogue: %d APIs imported in %.1f s."):format(
+  two_cores and "yes" or "no", repeats, duration, connections, policy,
+  catalogue_size, import_s))
 print(("Load average (1, 5, 15 min) before: %s, after: %s; other " ..
   "processes on these CPUs skew every row."):format(load_before,
   load_average()))
