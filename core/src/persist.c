@@ -338,6 +338,9 @@ static void close_other_fds(int a, int b) {
   close_range((unsigned)high + 1, ~0u, 0);
 }
 
+/* NOTE: the child allocates (record buffers) after fork(). glibc's malloc
+ * is safe there; a host allocator that takes locks from other threads may
+ * not be. */
 static void child_main(apig_persist *p, pid_t parent, int go_fd,
                        int report_fd, const char *tmp, const char *final) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
