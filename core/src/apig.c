@@ -72,47 +72,50 @@ static void apply_defaults(apig_options *o) {
 
 static void note_status(void *arg, int status) { *(int *)arg = status; }
 
+int apig_add_instance(apig_t *apig, const char *spec, char **errmsg) {
+  const char *colon = spec ? strchr(spec, ':') : NULL;
+  if (!colon || colon == spec || !colon[1] || strchr(colon + 1, ':') ||
+      strchr(spec, '/') || colon - spec > 200 || strlen(colon + 1) > 200) {
+    set_error(errmsg,
+              "invalid instance \"%s\": expected PROJECT_ID:INSTANCE_ID "
+              "without '/' or a second ':'",
+              spec ? spec : "(null)", NULL);
+    return -1;
+  }
+  char project[256];
+  snprintf(project, sizeof project, "%.*s", (int)(colon - spec), spec);
+  if (apig_store_instance(&apig->store, project, colon + 1))
+    return 0;
+  apig_op op = {.kind = APIG_OP_INSTANCE_CREATE,
+                .project_id = project,
+                .instance_id = colon + 1,
+                .time_ns = apig_now_ns()};
+  uint64_t seq = apig->persist ? apig_persist_append(apig->persist, &op, 1)
+                               : 0;
+  if ((apig->persist && seq == 0) ||
+      apig_store_apply(&apig->store, &op, 1) != 0) {
+    set_error(errmsg, "cannot create instance %s: %s", spec,
+              "the journal write failed or memory ran out");
+    return -1;
+  }
+  /* Flushed now, so that no later failed flush can take it back. */
+  int durable = 0;
+  if (seq)
+    apig_persist_wait(apig->persist, seq, note_status, &durable);
+  if (durable != 0) {
+    set_error(errmsg, "cannot create instance %s: %s", spec,
+              "the journal flush failed");
+    return -1;
+  }
+  apig_logf(&apig->logger, APIG_LOG_INFO, NULL, "created instance %s", spec);
+  return 0;
+}
+
 /* Creates the instances named "PROJECT_ID:INSTANCE_ID" that are missing. */
 static int create_instances(apig_t *apig, char **errmsg) {
-  for (size_t i = 0; i < apig->options.instance_count; i++) {
-    const char *spec = apig->options.instances[i];
-    const char *colon = spec ? strchr(spec, ':') : NULL;
-    if (!colon || colon == spec || !colon[1] || strchr(colon + 1, ':') ||
-        strchr(spec, '/') || colon - spec > 200 || strlen(colon + 1) > 200) {
-      set_error(errmsg,
-                "invalid instance \"%s\": expected PROJECT_ID:INSTANCE_ID "
-                "without '/' or a second ':'",
-                spec ? spec : "(null)", NULL);
+  for (size_t i = 0; i < apig->options.instance_count; i++)
+    if (apig_add_instance(apig, apig->options.instances[i], errmsg) != 0)
       return -1;
-    }
-    char project[256];
-    snprintf(project, sizeof project, "%.*s", (int)(colon - spec), spec);
-    if (apig_store_instance(&apig->store, project, colon + 1))
-      continue;
-    apig_op op = {.kind = APIG_OP_INSTANCE_CREATE,
-                  .project_id = project,
-                  .instance_id = colon + 1,
-                  .time_ns = apig_now_ns()};
-    uint64_t seq = apig->persist ? apig_persist_append(apig->persist, &op, 1)
-                                 : 0;
-    if ((apig->persist && seq == 0) ||
-        apig_store_apply(&apig->store, &op, 1) != 0) {
-      set_error(errmsg, "cannot create instance %s: %s", spec,
-                "the journal write failed or memory ran out");
-      return -1;
-    }
-    /* Flushed now, so that no later failed flush can take it back. */
-    int durable = 0;
-    if (seq)
-      apig_persist_wait(apig->persist, seq, note_status, &durable);
-    if (durable != 0) {
-      set_error(errmsg, "cannot create instance %s: %s", spec,
-                "the journal flush failed");
-      return -1;
-    }
-    apig_logf(&apig->logger, APIG_LOG_INFO, NULL, "created instance %s",
-              spec);
-  }
   return 0;
 }
 

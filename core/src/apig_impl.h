@@ -24,6 +24,10 @@ struct apig {
   struct apig_server *server; /* serving it (apig_serve), or NULL */
 };
 
+/* Creates the instance "PROJECT_ID:INSTANCE_ID" unless it exists, durably.
+ * Returns 0, or -1 with a message in *errmsg (free with apig_free()). */
+int apig_add_instance(apig_t *apig, const char *spec, char **errmsg);
+
 /* Reloads the policy file: a file that fails to load keeps the old policy.
  * Returns 0 or -1 (logged). */
 int apig_reload_policy(apig_t *apig);

@@ -455,15 +455,11 @@ int main(int argc, char **argv) {
   const char *instance = config.instance_count ? config.instances[0] : NULL;
   if (!instance) {
     instance = default_instance(apig, fallback, sizeof fallback);
-    const char *one[] = {instance};
-    apig_close(apig);
-    options.instances = one;
-    options.instance_count = 1;
-    apig = apig_open(&options, &errmsg);
-    if (!apig) {
+    if (apig_add_instance(apig, instance, &errmsg) != 0) {
       fprintf(stderr, "apig-server: cannot start: %s\n",
               errmsg ? errmsg : "out of memory");
       apig_string_free(errmsg);
+      apig_close(apig);
       return 1;
     }
   }
