@@ -65,42 +65,81 @@ int64_t apig_now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void format_utc(int64_t seconds, const char *fmt, char *out,
-                       size_t size) {
-  time_t t = (time_t)seconds;
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(out, size, fmt, &tm);
-}
-
 static int64_t floor_seconds(int64_t ns) {
   return ns >= 0 ? ns / 1000000000 : -((-ns + 999999999) / 1000000000);
 }
 
+/* Writes the civil UTC date and time of Unix `seconds` as fourteen digits
+ * YYYYMMDDhhmmss into digits. Days to date follows the proleptic Gregorian
+ * calendar in 400-year eras, so it needs no table and no locale. */
+static void civil_digits(int64_t seconds, char digits[14]) {
+  int64_t days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400;
+  int64_t rest = seconds - days * 86400;
+  days += 719468; /* days from 0000-03-01 to 1970-01-01 */
+  int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  int64_t doe = days - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  int64_t year = yoe + era * 400 + (month <= 2);
+  int64_t fields[6] = {year, month, day, rest / 3600, rest / 60 % 60,
+                       rest % 60};
+  static const int widths[6] = {4, 2, 2, 2, 2, 2};
+  int at = 0;
+  for (int f = 0; f < 6; f++) {
+    int64_t value = fields[f] < 0 ? 0 : fields[f];
+    for (int k = widths[f] - 1; k >= 0; k--) {
+      digits[at + k] = (char)('0' + value % 10);
+      value /= 10;
+    }
+    at += widths[f];
+  }
+}
+
+/* Writes "YYYY-MM-DDThh:mm:ss" (19 characters, no NUL). */
+static void format_utc(int64_t seconds, char *out) {
+  char d[14];
+  civil_digits(seconds, d);
+  memcpy(out, d, 4);
+  out[4] = '-';
+  memcpy(out + 5, d + 4, 2);
+  out[7] = '-';
+  memcpy(out + 8, d + 6, 2);
+  out[10] = 'T';
+  memcpy(out + 11, d + 8, 2);
+  out[13] = ':';
+  memcpy(out + 14, d + 10, 2);
+  out[16] = ':';
+  memcpy(out + 17, d + 12, 2);
+}
+
 void apig_time_seconds(int64_t ns, char out[APIG_TIME_LEN]) {
-  format_utc(floor_seconds(ns), "%Y-%m-%dT%H:%M:%SZ", out, APIG_TIME_LEN);
+  format_utc(floor_seconds(ns), out);
+  out[19] = 'Z';
+  out[20] = '\0';
 }
 
 void apig_time_nano(int64_t ns, char out[APIG_TIME_LEN]) {
   int64_t seconds = floor_seconds(ns);
   long fraction = (long)(ns - seconds * 1000000000);
-  format_utc(seconds, "%Y-%m-%dT%H:%M:%S", out, APIG_TIME_LEN);
-  if (fraction == 0) {
-    strcat(out, "Z");
-    return;
+  format_utc(seconds, out);
+  size_t n = 19;
+  if (fraction != 0) {
+    out[n++] = '.';
+    for (long scale = 100000000; scale > 0 && fraction > 0; scale /= 10) {
+      out[n++] = (char)('0' + fraction / scale);
+      fraction %= scale;
+    }
   }
-  char digits[16];
-  snprintf(digits, sizeof digits, ".%09ld", fraction);
-  size_t n = strlen(digits);
-  while (digits[n - 1] == '0')
-    digits[--n] = '\0';
-  strcat(out, digits);
-  strcat(out, "Z");
+  out[n++] = 'Z';
+  out[n] = '\0';
 }
 
 void apig_version_no(int64_t ns, char out[APIG_TIME_LEN]) {
-  format_utc(floor_seconds(ns) + 8 * 3600, "%Y%m%d%H%M%S", out,
-             APIG_TIME_LEN);
+  civil_digits(floor_seconds(ns) + 8 * 3600, out);
+  out[14] = '\0';
 }
 
 long apig_utf8_count(const char *s, size_t len) {
