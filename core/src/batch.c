@@ -197,6 +197,8 @@ static void render_answer(apig_call *call, const apig_publish_request *req,
   apig_buf *b = &call->reply->body;
   call->reply->status = 200;
   apig_buf_reset(b);
+  /* A success item is about 300 bytes: one allocation for the answer. */
+  apig_buf_reserve(b, 64 + count * 320);
   apig_buf_puts(b, "{\"success\":[");
   int first = 1;
   for (size_t i = 0; i < count; i++) {

@@ -4,11 +4,18 @@
 #include "handler.h"
 
 void apig_put_time(apig_buf *b, int64_t ns, apig_time_style style) {
-  char text[APIG_TIME_LEN];
-  if (style == APIG_TIME_NANO)
-    apig_time_nano(ns, text);
-  else
-    apig_time_seconds(ns, text);
+  /* Items of one batch share their time: format it once. */
+  static _Thread_local int64_t cached_ns = -1;
+  static _Thread_local apig_time_style cached_style;
+  static _Thread_local char text[APIG_TIME_LEN];
+  if (ns != cached_ns || style != cached_style) {
+    if (style == APIG_TIME_NANO)
+      apig_time_nano(ns, text);
+    else
+      apig_time_seconds(ns, text);
+    cached_ns = ns;
+    cached_style = style;
+  }
   apig_buf_putc(b, '"');
   apig_buf_puts(b, text);
   apig_buf_putc(b, '"');
