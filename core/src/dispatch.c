@@ -297,8 +297,6 @@ static void serve_health(apig_t *apig, apig_reply *reply) {
   apig_buf_puts(&reply->body, "{\"status\":\"ok\"}");
 }
 
-void apig_render_metrics(apig_t *apig, apig_buf *out);
-
 static void serve_metrics(apig_t *apig, apig_reply *reply) {
   reply->status = 200;
   reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
