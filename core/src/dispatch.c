@@ -74,15 +74,16 @@ typedef struct path {
   char *storage;
 } path;
 
-/* Splits and decodes the path part of target. Returns 0, or -1 when it can
- * match no route (bad shape, bad escape, NUL, too many segments). */
+/* Splits and decodes the path part of target. Returns 0, -1 when it can
+ * match no route (bad shape, bad escape, NUL, too many segments), or -2
+ * when memory ran out. */
 static int split_path(const char *target, size_t len, path *out) {
   memset(out, 0, sizeof *out);
   if (len == 0 || target[0] != '/')
     return -1;
   out->storage = apig_malloc(len + 1);
   if (!out->storage)
-    return -1;
+    return -2;
   size_t start = 1;
   char *write = out->storage;
   for (size_t i = 1; i <= len; i++) {
@@ -173,8 +174,9 @@ static void free_params(apig_call *call) {
   call->param_count = 0;
 }
 
-/* Splits the query on '&' and decodes each key and value. Returns 0, or -1
- * for a malformed escape or too many parameters. */
+/* Splits the query on '&' and decodes each key and value. Returns 0, -1
+ * for a malformed escape or too many parameters, or -2 when memory ran
+ * out. */
 static int parse_query(apig_call *call, const char *query, size_t len) {
   size_t start = 0;
   for (size_t i = 0; i <= len; i++) {
@@ -192,7 +194,7 @@ static int parse_query(apig_call *call, const char *query, size_t len) {
     size_t value_len = eq ? part - key_len - 1 : 0;
     char *storage = apig_malloc(part + 2);
     if (!storage)
-      return -1;
+      return -2;
     apig_param *param = &call->params[call->param_count++];
     param->key = storage;
     long k = apig_percent_decode(text, key_len, storage);
@@ -263,7 +265,12 @@ cJSON *apig_body_object(apig_call *call) {
   cJSON *root = apig_json_parse(call->req->body ? call->req->body : "",
                                 call->req->body_len, err, sizeof err);
   if (!root) {
-    apig_reply_error(call->reply, APIG_E_SERIALIZATION, err);
+    /* The validating scan passed but cJSON could not build the tree:
+     * that happens only when memory runs out, a server error. */
+    if (strncmp(err, "failed to build the JSON tree", 29) == 0)
+      apig_reply_error(call->reply, APIG_E_SYSTEM);
+    else
+      apig_reply_error(call->reply, APIG_E_SERIALIZATION, err);
     return NULL;
   }
   if (!cJSON_IsObject(root)) {
@@ -437,13 +444,20 @@ void apig_dispatch(apig_t *apig, const apig_req *req, apig_reply *reply) {
     call.reply = reply;
     call.now_ns = start;
     path p;
-    if (split_path(req->target, path_len, &p) != 0) {
+    int split = split_path(req->target, path_len, &p), parsed = 0;
+    if (split == -2) {
+      apig_reply_error(reply, APIG_E_SYSTEM);
+    } else if (split != 0) {
       char shown[201];
       printable_path(req->target, path_len, shown, sizeof shown);
       apig_reply_error(reply, APIG_E_ROUTE_NOT_FOUND, req->method, shown);
-    } else if (query && parse_query(&call, query + 1,
-                                    req->target_len - path_len - 1) != 0) {
-      apig_reply_error(reply, APIG_E_QUERY_INVALID, "query");
+    } else if (query && (parsed = parse_query(&call, query + 1,
+                                              req->target_len - path_len -
+                                                  1)) != 0) {
+      if (parsed == -2)
+        apig_reply_error(reply, APIG_E_SYSTEM);
+      else
+        apig_reply_error(reply, APIG_E_QUERY_INVALID, "query");
     } else {
       route_index = dispatch_route(&call, &p, path_len);
     }
