@@ -613,6 +613,7 @@ void apig_persist_close(apig_persist *p, const apig_store *store) {
     persist_flush_sync(p);
   persist_notify(p, p->synced_seq < p->seq);
   persist_close_files(p);
+  close(p->lock_fd);
   apig_free(p->scratch.ops);
   apig_free(p->dir);
   apig_free(p);

@@ -49,6 +49,7 @@ struct apig_persist {
   persist_faults faults;
   op_scratch scratch;
 
+  int lock_fd;             /* "lock", held with flock while open */
   int journal_fd;          /* current journal file, -1 when none */
   uint64_t journal_first;  /* sequence its name carries */
   off_t journal_size, last_record_offset;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -380,6 +381,40 @@ static int load_folder(apig_persist *p, apig_store *store, load_plan *plan,
   return rc;
 }
 
+/* Takes an exclusive flock on the folder's "lock" file, so that a second
+ * process (or a second handle) cannot append to the same journal and lose
+ * the first one's acknowledged changes. The lock goes with the descriptor:
+ * it is released when the handle closes or the process dies. Returns the
+ * descriptor, or -1 with a message in *errmsg. */
+static int lock_folder(const char *dir, char **errmsg) {
+  char path[4096], text[4200];
+  snprintf(path, sizeof path, "%s/lock", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    snprintf(text, sizeof text, "cannot open %s: %s", path, strerror(errno));
+    *errmsg = apig_strdup(text);
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int busy = errno == EWOULDBLOCK;
+    snprintf(text, sizeof text,
+             busy ? "data folder %s is in use by another server or handle; "
+                    "stop it or choose another data folder"
+                  : "cannot lock data folder %s: %s",
+             dir, strerror(errno));
+    *errmsg = apig_strdup(text);
+    close(fd);
+    return -1;
+  }
+  char pid[32];
+  int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  /* The pid is for people reading the file; the lock is what counts, so a
+   * failed write of it changes nothing. */
+  if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) != n)
+    errno = 0;
+  return fd;
+}
+
 apig_persist *apig_persist_open(const char *dir,
                                 const apig_persist_options *options,
                                 const apig_logger *logger, apig_store *store,
@@ -391,11 +426,16 @@ apig_persist *apig_persist_open(const char *dir,
     *errmsg = apig_strdup(text);
     return NULL;
   }
+  int lock_fd = lock_folder(dir, errmsg);
+  if (lock_fd < 0)
+    return NULL;
   apig_persist *p = apig_calloc(1, sizeof *p);
   if (!p || !(p->dir = apig_strdup(dir))) {
     apig_free(p);
+    close(lock_fd);
     return NULL;
   }
+  p->lock_fd = lock_fd;
   p->journal_fd = -1;
   p->options = *options;
   p->logger = logger;
@@ -405,6 +445,7 @@ apig_persist *apig_persist_open(const char *dir,
   load_plan plan = {.limit = UINT64_MAX};
   if (load_folder(p, store, &plan, errmsg) != 0) {
     persist_close_files(p);
+    close(p->lock_fd);
     apig_free(p->scratch.ops);
     apig_free(p->dir);
     apig_free(p);
