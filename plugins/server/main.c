@@ -52,28 +52,81 @@ typedef struct server {
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
 /* Writes one log line to stderr: text or JSON. */
+/* Appends a message as valid UTF-8 whatever a client or a policy put into
+ * it: bytes of invalid UTF-8 become '?'. With escape set (text logs),
+ * control characters and backslashes become escapes too, so one event
+ * stays one line. */
+static void append_clean(apig_buf *out, const char *message, int escape) {
+  const unsigned char *p = (const unsigned char *)message;
+  while (*p) {
+    size_t run = 0;
+    while (p[run] >= 0x20 && p[run] < 0x7f && p[run] != '\\')
+      run++;
+    if (!escape)
+      while (p[run] && p[run] < 0x80)
+        run++;
+    apig_buf_append(out, p, run);
+    p += run;
+    if (!*p)
+      break;
+    if (*p < 0x80 && !escape) {
+      apig_buf_putc(out, (char)*p);
+      p++;
+    } else if (*p == '\\') {
+      apig_buf_puts(out, "\\\\");
+      p++;
+    } else if (*p == '\n') {
+      apig_buf_puts(out, "\\n");
+      p++;
+    } else if (*p < 0x20 || *p == 0x7f) {
+      apig_buf_printf(out, "\\x%02x", *p);
+      p++;
+    } else {
+      /* The valid UTF-8 sequence starting here, if any. */
+      size_t left = strnlen((const char *)p, 4), len = 2;
+      while (len <= left && apig_utf8_count((const char *)p, len) != 1)
+        len++;
+      if (len <= left) {
+        apig_buf_append(out, p, len);
+        p += len;
+      } else {
+        apig_buf_putc(out, '?');
+        p++;
+      }
+    }
+  }
+}
+
+/* Writes one log line to stderr: text or JSON. */
 static void log_line(void *ud, const apig_log_event *event) {
   const server_config *config = ud;
   char when[40];
   apig_time_nano(event->time_ns, when);
+  apig_buf message, line;
+  apig_buf_init(&message);
+  apig_buf_init(&line);
+  append_clean(&message, event->message, !config->json_logs);
   if (config->json_logs) {
-    apig_buf line;
-    apig_buf_init(&line);
     apig_buf_printf(&line, "{\"time\":\"%s\",\"level\":\"%s\"", when,
                     level_names[event->level]);
     if (event->request_id[0])
       apig_buf_printf(&line, ",\"request_id\":\"%s\"", event->request_id);
     apig_buf_puts(&line, ",\"message\":");
-    apig_buf_json_cstr(&line, event->message);
+    apig_buf_json_string(&line, message.data ? message.data : "",
+                         message.len);
     apig_buf_puts(&line, "}\n");
-    fwrite(line.data, 1, line.len, stderr);
-    apig_buf_free(&line);
   } else {
-    fprintf(stderr, "%s %-5s %s%s%s%s\n", when, level_names[event->level],
-            event->request_id[0] ? "request_id=" : "", event->request_id,
-            event->request_id[0] ? " " : "", event->message);
+    apig_buf_printf(&line, "%s %-5s %s%s%s", when, level_names[event->level],
+                    event->request_id[0] ? "request_id=" : "",
+                    event->request_id, event->request_id[0] ? " " : "");
+    apig_buf_append(&line, message.data ? message.data : "", message.len);
+    apig_buf_putc(&line, '\n');
   }
+  if (line.data)
+    fwrite(line.data, 1, line.len, stderr);
   fflush(stderr);
+  apig_buf_free(&message);
+  apig_buf_free(&line);
 }
 
 static void usage(FILE *out) {
