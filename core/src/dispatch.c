@@ -428,12 +428,16 @@ void apig_dispatch(apig_t *apig, const apig_req *req, apig_reply *reply) {
   size_t path_len = query ? (size_t)(query - req->target) : req->target_len;
   int route_index = ROUTE_UNKNOWN;
 
-  if (path_len == 8 && memcmp(req->target, "/healthz", 8) == 0 &&
-      strcmp(req->method, "GET") == 0) {
+  int health = path_len == 8 && memcmp(req->target, "/healthz", 8) == 0;
+  int metrics = path_len == 8 && memcmp(req->target, "/metrics", 8) == 0;
+  if ((health || metrics) && strcmp(req->method, "GET") != 0) {
+    apig_reply_error(reply, APIG_E_METHOD_NOT_ALLOWED, req->method,
+                     health ? "/healthz" : "/metrics");
+    strcpy(reply->allow, "GET");
+  } else if (health) {
     serve_health(apig, reply);
     route_index = ROUTE_HEALTHZ;
-  } else if (path_len == 8 && memcmp(req->target, "/metrics", 8) == 0 &&
-             strcmp(req->method, "GET") == 0) {
+  } else if (metrics) {
     serve_metrics(apig, reply);
     route_index = ROUTE_METRICS;
   } else {

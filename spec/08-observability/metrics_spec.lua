@@ -166,6 +166,18 @@ describe("GET /metrics", function()
     assert.equal("ok", body.status)
   end)
 
+  it("answers 405 with Allow: GET for other methods", function()
+    for _, path in ipairs { "/healthz", "/metrics" } do
+      for _, method in ipairs { "POST", "DELETE", "PUT" } do
+        local status, body, headers = server:json(method, path, nil,
+          { token = false })
+        assert.equal(405, status)
+        assert.equal("APIG.2012", body.error_code)
+        assert.equal("GET", headers["allow"])
+      end
+    end
+  end)
+
   it("parses as Prometheus text with a TYPE for every sample", function()
     local m, text = scrape(server)
     assert.is_true(#m.samples > 10)
