@@ -260,6 +260,9 @@ typedef struct apig_serve_options {
   unsigned max_connections;    /* open at once; 10000 */
   int no_policy_watch;         /* nonzero: do not reload the policy file
                                   when it changes */
+  int allow_remote;            /* nonzero: allow an address outside
+                                  loopback in development mode (no
+                                  credentials), where any token passes */
 } apig_serve_options;
 
 /* Zeroes options. */
@@ -272,7 +275,8 @@ APIG_API void apig_serve_options_init(apig_serve_options *options);
  * opts NULL takes the defaults. Returns 0 with the server in *out, or -1
  * with *out NULL and, when errmsg is not NULL, a message there to free
  * with apig_string_free (a NULL argument, a handle already serving, a bad
- * address or a failed listen). A failed start may leave handles closing on
+ * address, an address outside loopback in development mode without
+ * allow_remote, or a failed listen). A failed start may leave handles closing on
  * the loop: run the loop once more before closing it. */
 APIG_API int apig_serve(apig_t *apig, struct uv_loop_s *loop,
                         const char *listen, const apig_serve_options *opts,

@@ -28,6 +28,10 @@ struct apig {
  * Returns 0, or -1 with a message in *errmsg (free with apig_free()). */
 int apig_add_instance(apig_t *apig, const char *spec, char **errmsg);
 
+/* Is the "HOST:PORT" or "[V6]:PORT" address on the loopback interface
+ * (127.0.0.0/8, ::1, or ::ffff:127.x)? */
+int apig_listen_is_loopback(const char *listen);
+
 /* Reloads the policy file: a file that fails to load keeps the old policy.
  * Returns 0 or -1 (logged). */
 int apig_reload_policy(apig_t *apig);

@@ -1,5 +1,7 @@
 /* apig_serve: HTTP, background journal work and the policy watch of one
  * handle, on a libuv loop that the host owns. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,25 @@ static void start_watch(apig_server *server, const apig_serve_options *opts) {
   server->watching = apig_policy_watch_start(apig, server->loop) == 0;
 }
 
+int apig_listen_is_loopback(const char *listen) {
+  char host[INET6_ADDRSTRLEN + 1];
+  const char *end = listen[0] == '[' ? strchr(listen, ']')
+                                     : strrchr(listen, ':');
+  const char *start = listen[0] == '[' ? listen + 1 : listen;
+  if (!end || end < start || (size_t)(end - start) >= sizeof host)
+    return 0;
+  memcpy(host, start, (size_t)(end - start));
+  host[end - start] = '\0';
+  struct in_addr v4;
+  struct in6_addr v6;
+  if (listen[0] != '[' && inet_pton(AF_INET, host, &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  if (listen[0] == '[' && inet_pton(AF_INET6, host, &v6) == 1)
+    return IN6_IS_ADDR_LOOPBACK(&v6) ||
+           (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+  return 0;
+}
+
 int apig_serve(apig_t *apig, struct uv_loop_s *loop, const char *listen,
                const apig_serve_options *opts, apig_server **out,
                char **errmsg) {
@@ -87,6 +108,13 @@ int apig_serve(apig_t *apig, struct uv_loop_s *loop, const char *listen,
   if (apig->server)
     return fail(errmsg, "apig_serve: %s",
                 "the handle is serving already; stop that server first");
+  if (!apig->credentials && !(opts && opts->allow_remote) &&
+      !apig_listen_is_loopback(listen))
+    return fail(errmsg,
+                "apig_serve: refusing to listen on %s in development mode, "
+                "where any token is accepted; load credentials or allow "
+                "remote addresses explicitly",
+                listen);
   const apig_allocator *previous = apig_alloc_enter(apig->allocator);
   apig_server *server = apig_calloc(1, sizeof *server);
   int rc = -1;

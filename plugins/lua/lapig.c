@@ -291,7 +291,7 @@ static void close_loop(lapig *h) {
 static const char *const serve_keys[] = {
     "listen",          "duration_ms",     "max_header_bytes",
     "request_timeout_ms", "idle_timeout_ms", "max_connections",
-    "watch_policy",    NULL};
+    "watch_policy",    "allow_remote",    NULL};
 
 static void read_serve_options(lua_State *L, int arg,
                                apig_serve_options *opts) {
@@ -306,6 +306,9 @@ static void read_serve_options(lua_State *L, int arg,
       (unsigned)opt_int_field(L, arg, "max_connections", 0);
   lua_getfield(L, arg, "watch_policy");
   opts->no_policy_watch = !lua_isnil(L, -1) && !lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, arg, "allow_remote");
+  opts->allow_remote = lua_toboolean(L, -1);
   lua_pop(L, 1);
 }
 

@@ -350,28 +350,6 @@ static void parse_options(int argc, char **argv, server_config *c) {
   }
 }
 
-/* Is the listen address a loopback address: 127.0.0.0/8, ::1, or an
- * IPv4-mapped 127.x address? The listener accepts numeric addresses only
- * ("HOST:PORT" or "[V6]:PORT"), so the host is parsed the same way. */
-static int is_loopback(const char *listen) {
-  char host[INET6_ADDRSTRLEN + 1];
-  const char *end = listen[0] == '[' ? strchr(listen, ']')
-                                     : strrchr(listen, ':');
-  const char *start = listen[0] == '[' ? listen + 1 : listen;
-  if (!end || end < start || (size_t)(end - start) >= sizeof host)
-    return 0;
-  memcpy(host, start, (size_t)(end - start));
-  host[end - start] = '\0';
-  struct in_addr v4;
-  struct in6_addr v6;
-  if (listen[0] != '[' && inet_pton(AF_INET, host, &v4) == 1)
-    return (ntohl(v4.s_addr) >> 24) == 127;
-  if (listen[0] == '[' && inet_pton(AF_INET6, host, &v6) == 1)
-    return IN6_IS_ADDR_LOOPBACK(&v6) ||
-           (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
-  return 0;
-}
-
 static void on_http_stopped(void *arg) {
   server *s = arg;
   s->http = NULL;
@@ -469,7 +447,7 @@ int main(int argc, char **argv) {
   parse_options(argc, argv, &config);
   signal(SIGPIPE, SIG_IGN);
   if (!config.credentials && !config.allow_remote &&
-      !is_loopback(config.listen)) {
+      !apig_listen_is_loopback(config.listen)) {
     fprintf(stderr,
             "apig-server: refusing to listen on %s in development mode, "
             "where any token is accepted; use --credentials FILE, or "
@@ -528,7 +506,8 @@ int main(int argc, char **argv) {
       .max_header_bytes = config.limits.max_header_bytes,
       .request_timeout_ms = config.limits.request_timeout_ms,
       .idle_timeout_ms = config.limits.idle_timeout_ms,
-      .max_connections = config.limits.max_connections};
+      .max_connections = config.limits.max_connections,
+      .allow_remote = config.allow_remote};
   char *http_err = NULL;
   if (apig_serve(apig, s.loop, config.listen, &serve_options, &s.http,
                  &http_err) != 0) {

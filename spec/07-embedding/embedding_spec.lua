@@ -408,6 +408,22 @@ describe("serving from Lua", function()
     gw:close()
   end)
 
+  it("refuses addresses outside loopback in development mode", function()
+    local gw = open()
+    for _, address in ipairs { "0.0.0.0:0", "[::]:0", "192.0.2.1:0" } do
+      local port, message, code = gw:listen(address)
+      assert.is_nil(port)
+      assert.matches("refusing to listen on " .. address, message, 1, true)
+      assert.equal("APIG.9999", code)
+    end
+    -- allow_remote passes the check; 192.0.2.1 is on no interface here,
+    -- so the listen itself fails and nothing is exposed.
+    local port, message = gw:listen("192.0.2.1:0", { allow_remote = true })
+    assert.is_nil(port)
+    assert.not_matches("refusing", message)
+    gw:close()
+  end)
+
   it("serve runs until duration_ms ends", function()
     local gw = open()
     local started = socket.gettime()
