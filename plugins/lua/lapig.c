@@ -64,13 +64,31 @@ static lapig *check_idle_handle(lua_State *L) {
   return h;
 }
 
+/* Returns the string at idx for use as a C string: one holding a NUL byte
+ * would be cut short there (an id "a1\0junk" would act on "a1"), so it
+ * raises an argument error naming `what` instead. */
+static const char *c_string(lua_State *L, int idx, int arg,
+                            const char *what) {
+  size_t len;
+  const char *s = lua_tolstring(L, idx, &len);
+  if (s && strlen(s) != len)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "%s must not contain a NUL byte", what));
+  return s;
+}
+
 /* Reads an optional string field of the table at index arg. */
 static const char *opt_string_field(lua_State *L, int arg, const char *key) {
   int type = lua_getfield(L, arg, key);
   const char *value = NULL;
-  if (type == LUA_TSTRING)
-    value = lua_tostring(L, -1);
-  else if (type != LUA_TNIL)
+  size_t len;
+  if (type == LUA_TSTRING) {
+    value = lua_tolstring(L, -1, &len);
+    if (strlen(value) != len)
+      luaL_argerror(L, arg, lua_pushfstring(
+                                L, "field '%s' must not contain a NUL byte",
+                                key));
+  } else if (type != LUA_TNIL)
     luaL_argerror(L, arg,
                   lua_pushfstring(L, "field '%s' must be a string", key));
   lua_pop(L, 1); /* the table still holds the string */
@@ -160,7 +178,7 @@ static size_t read_instances(lua_State *L, int arg, const char ***out) {
   for (size_t i = 0; i < count; i++) {
     if (lua_geti(L, -2, (lua_Integer)i + 1) != LUA_TSTRING)
       luaL_argerror(L, arg, "field 'instances' must be a list of strings");
-    list[i] = lua_tostring(L, -1);
+    list[i] = c_string(L, -1, arg, "an instance");
     lua_pop(L, 1); /* the list table keeps the string alive */
   }
   lua_insert(L, -2); /* keep both the table and the block on the stack */
@@ -487,8 +505,10 @@ static size_t read_headers(lua_State *L, int arg, apig_header **out) {
 /* gw:request(method, target [, headers [, body]]) -> status, body, headers */
 static int lapig_request(lua_State *L) {
   lapig *h = check_idle_handle(L);
-  const char *method = luaL_checkstring(L, 2);
-  const char *target = luaL_checkstring(L, 3);
+  luaL_checkstring(L, 2);
+  luaL_checkstring(L, 3);
+  const char *method = c_string(L, 2, 2, "the method");
+  const char *target = c_string(L, 3, 3, "the target");
   size_t body_len = 0;
   const char *body = luaL_optlstring(L, 5, "", &body_len);
   apig_header *headers;
@@ -574,7 +594,7 @@ static size_t read_api_ids(lua_State *L, int arg, const char ***out) {
   for (size_t i = 0; i < count; i++) {
     if (lua_geti(L, -2, (lua_Integer)i + 1) != LUA_TSTRING)
       luaL_argerror(L, arg, "field 'apis' must be a list of API ids");
-    ids[i] = lua_tostring(L, -1);
+    ids[i] = c_string(L, -1, arg, "an API id");
     lua_pop(L, 1);
   }
   *out = ids;

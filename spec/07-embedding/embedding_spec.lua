@@ -175,6 +175,25 @@ describe("apig object", function()
     assert.has_error(function() gw:request("GET", "/", { X = 1 }) end)
   end)
 
+  it("raises for strings holding a NUL byte, and changes nothing",
+    function()
+      local cases = {
+        function() gw:publish { apis = { ids[2] .. "\0junk" },
+                                env_id = apig.RELEASE } end,
+        function() gw:publish { apis = { ids[2] },
+                                env_id = apig.RELEASE .. "\0zz" } end,
+        function() gw:publish { apis = { ids[2] }, env_id = apig.RELEASE,
+                                remark = "a\0b" } end,
+        function() gw:request("GET", BASE .. "\0/envs") end,
+        function() gw:request("GE\0T", BASE .. "/envs") end,
+      }
+      for _, case in ipairs(cases) do
+        assert.has_error(case)
+      end
+      local _, versions = json(gw, "GET", BASE .. "/apis/publish/" .. ids[2])
+      assert.equal(0, versions.total)
+    end)
+
   it("keeps at most 10 versions per API and environment", function()
     for _ = 1, 12 do
       assert(gw:publish { apis = { ids[1] }, env_id = apig.RELEASE })
