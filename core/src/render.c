@@ -183,7 +183,10 @@ void apig_render_publish_item(apig_buf *b, const apig_api *api,
   apig_buf_putc(b, ',');
   put_string(b, "env_id", slot->env_id);
   apig_buf_putc(b, ',');
-  put_string(b, "remark", slot->publish_remark);
+  /* The effective version's remark: after a switch it is not the remark
+   * of the last publish. */
+  put_string(b, "remark", slot->effective ? slot->effective->remark
+                                          : slot->publish_remark);
   apig_buf_putc(b, ',');
   put_key(b, "publish_time");
   apig_put_time(b, slot->publish_ns, APIG_TIME_NANO);
