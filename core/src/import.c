@@ -65,7 +65,13 @@ static void operation_name(const cJSON *operation, const char *method,
                            const char *path, char *out, size_t size) {
   const cJSON *op_id = cJSON_GetObjectItemCaseSensitive(operation,
                                                         "operationId");
-  if (cJSON_IsString(op_id) && op_id->valuestring[0]) {
+  /* An operationId without a single letter or digit cannot be made into
+   * a meaningful name: "!!!" would become "api___". */
+  int usable = 0;
+  for (const char *p = cJSON_IsString(op_id) ? op_id->valuestring : "";
+       *p && !usable; p++)
+    usable = isalnum((unsigned char)*p) || (unsigned char)*p >= 0x80;
+  if (usable) {
     apig_make_name(op_id->valuestring, out, size);
     return;
   }

@@ -175,6 +175,26 @@ paths:
     assert.equal("APIG.3202", answer.failure[1].error_code)
   end)
 
+  it("names operations by method and path without a usable operationId",
+    function()
+      local doc = t.json.encode { openapi = "3.0.0",
+        info = { title = "naming", version = "1" },
+        paths = { ["/pets/{id}"] = {
+          get = { operationId = "!!!" }, put = {},
+          post = { operationId = "add pet" } } } }
+      local status, answer = import("?is_create_group=true", doc,
+        "application/json")
+      assert.equal(200, status)
+      local names = {}
+      for _, item in ipairs(answer.success) do
+        local _, api = server:json("GET", base .. "/apis/" .. item.id)
+        names[item.method] = api.name
+      end
+      assert.equal("GET_/pets/_id_", names.GET)
+      assert.equal("PUT_/pets/_id_", names.PUT)
+      assert.equal("add_pet", names.POST)
+    end)
+
   it("rejects bad requests without a change", function()
     local group = server:create_group("reject_group")
     local cases = {
