@@ -34,6 +34,10 @@
 /* At most one "connection limit reached" warning per interval. */
 #define REJECT_LOG_INTERVAL_MS 1000
 
+/* Once the server stops, a request still arriving must complete within
+ * this many milliseconds, or it is answered 503 and closed. */
+#define STOP_GRACE_MS 2000
+
 typedef enum conn_phase {
   PHASE_IDLE,      /* between requests; the idle timer runs */
   PHASE_RECEIVING, /* bytes of a request arrived; the request timer runs */
@@ -430,7 +434,9 @@ static void conn_on_request_timeout(uv_timer_t *timer) {
   const apig_allocator *previous = apig_alloc_enter(conn->server->allocator);
   char seconds[32];
 
-  if (conn->phase == PHASE_RECEIVING) {
+  if (conn->phase == PHASE_RECEIVING && conn->server->stopping) {
+    conn_reject(conn, APIG_E_UNAVAILABLE, "the server is stopping");
+  } else if (conn->phase == PHASE_RECEIVING) {
     format_seconds(seconds, sizeof seconds,
                    conn->server->limits.request_timeout_ms);
     conn_reject(conn, APIG_E_REQUEST_TIMEOUT, seconds);
@@ -1224,6 +1230,11 @@ void apig_http_stop(apig_http_server *server, void (*on_stopped)(void *arg),
   /* Connections with a request under way close after their response, which
    * carries "Connection: close". */
   for (http_conn *conn = server->conns; conn; conn = conn->next) {
+    /* A request still arriving gets a short grace, so that a slow client
+     * cannot hold the stop for the whole request timeout. */
+    if (conn->phase == PHASE_RECEIVING && !conn->closing &&
+        uv_timer_get_due_in(&conn->timer) > STOP_GRACE_MS)
+      conn_start_timer(conn, conn_on_request_timeout, STOP_GRACE_MS);
     if (conn->phase != PHASE_IDLE || conn->closing)
       continue;
     if (conn->writes > 0)

@@ -102,4 +102,25 @@ describe("SIGTERM during load", function()
       end
       assert.equal(0, server:stop())
     end)
+
+  it("does not wait the whole request timeout for a slow client",
+    function()
+      local server = t.start {}
+      local slow = server:connect()
+      -- Half a request: the request timeout (30 s) is far away.
+      assert(slow:send("POST " .. server.base .. "/envs HTTP/1.1\r\n" ..
+        "Host: x\r\nX-Auth-Token: a\r\nContent-Length: 100\r\n\r\n{"))
+      t.sleep(0.2)
+      local start = t.now()
+      server:signal("TERM")
+      local status = server:wait_exit(15)
+      local took = t.now() - start
+      assert.equal(0, status)
+      assert.is_true(took < 5, ("the stop took %.1f s"):format(took))
+      slow:settimeout(2)
+      local answer = slow:receive("*a") or ""
+      assert.matches("^HTTP/1.1 503", answer)
+      assert.matches('"APIG.9999"', answer)
+      slow:close()
+    end)
 end)
