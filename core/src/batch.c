@@ -180,18 +180,6 @@ static void render_failure(apig_buf *b, const apig_staged *staged) {
   apig_buf_putc(b, '}');
 }
 
-static void render_offline(apig_buf *b, const apig_staged *staged) {
-  apig_buf_puts(b, "{\"api_id\":");
-  apig_buf_json_cstr(b, staged->api->id);
-  apig_buf_puts(b, ",\"api_name\":");
-  apig_buf_json_cstr(b, staged->api->name);
-  apig_buf_puts(b, ",\"env_id\":");
-  apig_buf_json_cstr(b, staged->env_id);
-  apig_buf_puts(b, ",\"version_id\":\"");
-  apig_buf_puts(b, staged->version_id);
-  apig_buf_puts(b, "\"}");
-}
-
 static void render_answer(apig_call *call, const apig_publish_request *req,
                           apig_staged *staged, size_t count) {
   apig_buf *b = &call->reply->body;
@@ -208,7 +196,7 @@ static void render_answer(apig_call *call, const apig_publish_request *req,
       apig_buf_putc(b, ',');
     first = 0;
     if (req->action == APIG_ACTION_OFFLINE)
-      render_offline(b, &staged[i]);
+      apig_render_offline_item(b, &staged[i]);
     else
       apig_render_publish_item(
           b, staged[i].api, apig_api_slot(staged[i].api, staged[i].env_id));

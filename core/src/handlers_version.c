@@ -95,18 +95,6 @@ static void reply_staged_error(apig_call *call, const apig_staged *staged) {
   apig_buf_putc(&reply->body, '}');
 }
 
-static void render_offline_item(apig_buf *b, const apig_staged *staged) {
-  apig_buf_puts(b, "{\"api_id\":");
-  apig_buf_json_cstr(b, staged->api->id);
-  apig_buf_puts(b, ",\"api_name\":");
-  apig_buf_json_cstr(b, staged->api->name);
-  apig_buf_puts(b, ",\"env_id\":");
-  apig_buf_json_cstr(b, staged->env_id);
-  apig_buf_puts(b, ",\"version_id\":");
-  apig_buf_json_cstr(b, staged->version_id);
-  apig_buf_putc(b, '}');
-}
-
 /* Stages and commits one API's change, and replies with its item. */
 static void run_action(apig_call *call, const action_body *body) {
   apig_publish_request request = {call, body->action, body->env_id,
@@ -124,7 +112,7 @@ static void run_action(apig_call *call, const action_body *body) {
   call->reply->status = 201;
   apig_buf_reset(&call->reply->body);
   if (body->action == APIG_ACTION_OFFLINE)
-    render_offline_item(&call->reply->body, &staged);
+    apig_render_offline_item(&call->reply->body, &staged);
   else
     apig_render_publish_item(&call->reply->body, staged.api,
                              apig_api_slot(staged.api, staged.env_id));

@@ -227,3 +227,15 @@ void apig_staged_op(const apig_publish_request *request,
   op->publish_id = staged->publish_id;
   op->time_ns = call->now_ns;
 }
+
+void apig_render_offline_item(apig_buf *b, const apig_staged *staged) {
+  apig_buf_puts(b, "{\"api_id\":");
+  apig_buf_json_cstr(b, staged->api->id);
+  apig_buf_puts(b, ",\"api_name\":");
+  apig_buf_json_cstr(b, staged->api->name);
+  apig_buf_puts(b, ",\"env_id\":");
+  apig_buf_json_cstr(b, staged->env_id);
+  apig_buf_puts(b, ",\"version_id\":");
+  apig_buf_json_cstr(b, staged->version_id);
+  apig_buf_putc(b, '}');
+}

@@ -41,6 +41,10 @@ void apig_staged_op(const apig_publish_request *request,
 
 void apig_staged_free(apig_staged *staged);
 
+/* The success item of a take-offline: api_id, api_name, env_id and the
+ * version_id taken offline. */
+void apig_render_offline_item(apig_buf *b, const apig_staged *staged);
+
 /* Does the instance use an environment mapping hook? */
 int apig_has_env_mapping(const apig_t *apig);
 
