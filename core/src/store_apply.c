@@ -365,7 +365,12 @@ static int commit_api_delete(apig_instance *inst, const apig_op *op) {
   return 0;
 }
 
+/* Takes the room prepare_publish made. Prepare makes room for one new slot
+ * per op, so two ops of one list that add slots to the same API find it
+ * taken: NULL then, and the commit fails instead of writing past the end. */
 static apig_api_env *new_slot(apig_api *api, const char *env_id) {
+  if (api->env_count == api->env_cap)
+    return NULL;
   apig_api_env *slot = &api->envs[api->env_count++];
   memset(slot, 0, sizeof *slot);
   strcpy(slot->env_id, env_id);
@@ -392,6 +397,8 @@ static int commit_publish(apig_instance *inst, const apig_op *op,
   apig_api_env *slot = apig_api_slot(api, op->env_id);
   if (!slot)
     slot = new_slot(api, op->env_id);
+  if (!slot)
+    return -1;
   if (slot->version_count == APIG_MAX_VERSIONS) {
     /* Drop the oldest version that is not the effective one. */
     int oldest = slot->version_count - 1;
