@@ -41,7 +41,8 @@ static int check_action(apig_call *call, apig_action *action) {
   return 0;
 }
 
-/* Step 5: each known field has its type. */
+/* Each known field must have its type: apis an array of strings, the
+ * others strings. */
 static int check_types(apig_call *call, batch_body *body) {
   const cJSON *item;
   cJSON_ArrayForEach(item, body->root) {
@@ -77,7 +78,8 @@ static int check_types(apig_call *call, batch_body *body) {
   return 0;
 }
 
-/* Steps 6 to 9. */
+/* env_id (unless the policy maps environments), apis or group_id, at most
+ * 1000 ids, the remark, then the environment and group must exist. */
 static int check_fields(apig_call *call, batch_body *body) {
   int mapping = apig_has_env_mapping(call->apig);
   if (body->env_id && body->env_id[0] == '\0')
