@@ -19,6 +19,7 @@ typedef struct api_fields {
 
 typedef struct prepared {
   void *object; /* new instance, env, group, API or version */
+  apig_api *api; /* PUBLISH: the API found at prepare, for the commit */
   char *name, *remark;
   api_fields fields;
 } prepared;
@@ -132,6 +133,7 @@ static int prepare_publish(prepared *p, const apig_store *store,
   if (!api || !op->env_id || strlen(op->env_id) > APIG_ENV_ID_MAX ||
       !op->version_id || !op->publish_id || !apig_instance_env(inst, op->env_id))
     return -1;
+  p->api = api;
   /* Room for one more history slot; growing capacity changes no state. */
   if (api->env_count == api->env_cap) {
     size_t cap = api->env_cap ? api->env_cap * 2 : 2;
@@ -390,7 +392,7 @@ static void slot_remove(apig_instance *inst, apig_api_env *slot, int index) {
 
 static int commit_publish(apig_instance *inst, const apig_op *op,
                           prepared *p) {
-  apig_api *api = apig_instance_api(inst, op->id);
+  apig_api *api = p->api ? p->api : apig_instance_api(inst, op->id);
   apig_env *env = apig_instance_env(inst, op->env_id);
   if (!api || !env || apig_instance_version(inst, op->version_id))
     return -1;
@@ -490,10 +492,29 @@ static int commit_version_delete(apig_instance *inst, const apig_op *op) {
   return -1;
 }
 
-static int commit_op(apig_store *store, const apig_op *op, prepared *p) {
+/* The instance of the previous op: the ops of one list nearly always share
+ * it, and finding it by key costs a formatted key and a hash lookup. */
+typedef struct instance_cache {
+  const char *project_id, *instance_id;
+  apig_instance *inst;
+} instance_cache;
+
+static apig_instance *cached_instance(const apig_store *store,
+                                      const apig_op *op, instance_cache *c) {
+  if (c->inst && strcmp(c->project_id, op->project_id) == 0 &&
+      strcmp(c->instance_id, op->instance_id) == 0)
+    return c->inst;
+  c->inst = op_instance(store, op);
+  c->project_id = op->project_id;
+  c->instance_id = op->instance_id;
+  return c->inst;
+}
+
+static int commit_op(apig_store *store, const apig_op *op, prepared *p,
+                     instance_cache *cache) {
   if (op->kind == APIG_OP_INSTANCE_CREATE)
     return commit_instance(store, op, p);
-  apig_instance *inst = op_instance(store, op);
+  apig_instance *inst = cached_instance(store, op, cache);
   if (!inst)
     return -1;
   switch (op->kind) {
@@ -536,12 +557,23 @@ int apig_store_apply(apig_store *store, const apig_op *ops, size_t count) {
       rc = -1;
       break;
     }
+  /* An API found at prepare stays valid through the commits unless an op
+   * of the list deletes an API. */
+  int deletes_api = 0;
+  for (size_t i = 0; i < count; i++)
+    deletes_api |= ops[i].kind == APIG_OP_API_DELETE;
+  for (size_t i = 0; deletes_api && i < done; i++)
+    all[i].api = NULL;
   /* Handlers have validated every op against the state, so a commit that
    * fails means the caller broke that contract; it is reported, and the
    * ops committed before it stay. */
-  for (size_t i = 0; rc == 0 && i < count; i++)
-    if (commit_op(store, &ops[i], &all[i]) != 0)
+  instance_cache cache = {0};
+  for (size_t i = 0; rc == 0 && i < count; i++) {
+    if (commit_op(store, &ops[i], &all[i], &cache) != 0)
       rc = -2;
+    if (ops[i].kind == APIG_OP_INSTANCE_CREATE)
+      cache.inst = NULL;
+  }
   for (size_t i = 0; i < done; i++)
     discard_prepared(&all[i], &ops[i]);
   if (all != &one)
