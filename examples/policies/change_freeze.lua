@@ -31,15 +31,29 @@ local TICKET = "%f[%w]CHG%-%d+%f[%W]"
 
 local policy = {}
 
-function policy.authorize(api, env, ctx)
-  if not ACTIONS[ctx.action] or not PROTECTED[env.name] then
+local function decide(env_name, ctx)
+  if not ACTIONS[ctx.action] or not PROTECTED[env_name] then
     return true
   end
   if not FREEZE:contains(ctx.time) or ctx.remark:find(TICKET) then
     return true
   end
   return false, ("%s is frozen from %s: put a change ticket id such as " ..
-    "CHG-1234 in the remark"):format(env.name, FREEZE.text)
+    "CHG-1234 in the remark"):format(env_name, FREEZE.text)
+end
+
+-- The answer depends only on the request (action, time, remark) and the
+-- environment, so it is kept per request id and environment name: a
+-- 1000-API batch decides once per environment.
+local last_request, last_env, last_allowed, last_message
+
+function policy.authorize(api, env, ctx)
+  local request, env_name = ctx.request_id, env.name
+  if request ~= last_request or env_name ~= last_env then
+    last_request, last_env = request, env_name
+    last_allowed, last_message = decide(env_name, ctx)
+  end
+  return last_allowed, last_message
 end
 
 return policy

@@ -27,8 +27,18 @@ local resolve = envs.resolver {
 
 local policy = {}
 
+-- The mapping depends only on the request's env_id and the instance's
+-- environments, so it is kept per request id: a 1000-API batch resolves
+-- once.
+local last_request, last_env_id, last_result
+
 function policy.map_env(env_id, api, ctx)
-  return resolve(env_id, ctx)
+  local request = ctx.request_id
+  if request ~= last_request or env_id ~= last_env_id then
+    last_request, last_env_id = request, env_id
+    last_result = resolve(env_id, ctx)
+  end
+  return last_result
 end
 
 return policy

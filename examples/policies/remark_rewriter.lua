@@ -22,12 +22,25 @@ local function cut(text, max)
   return text:sub(1, utf8.offset(text, max + 1) - 1)
 end
 
-function policy.rewrite_remark(remark, api, env, ctx)
+local function rewrite(remark, caller)
   local ticket = remark:match(TICKET)
-  local prefix = ticket and ("[%s %s]"):format(ctx.caller, ticket)
-    or ("[%s]"):format(ctx.caller)
+  local prefix = ticket and ("[%s %s]"):format(caller, ticket)
+    or ("[%s]"):format(caller)
   if remark == "" then return cut(prefix, MAX_CHARS) end
   return cut(prefix .. " " .. remark, MAX_CHARS)
+end
+
+-- Every API of a batch carries the same remark and caller, so the last
+-- result is kept and reused: a 1000-API batch rewrites once.
+local last_remark, last_caller, last_result
+
+function policy.rewrite_remark(remark, api, env, ctx)
+  local caller = ctx.caller
+  if remark ~= last_remark or caller ~= last_caller then
+    last_remark, last_caller = remark, caller
+    last_result = rewrite(remark, caller)
+  end
+  return last_result
 end
 
 return policy
