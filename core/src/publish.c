@@ -187,8 +187,10 @@ void apig_stage_api(const apig_publish_request *request, const char *api_id,
   api_view view;
   apig_policy_ctx ctx;
   apig_policy_envs envs = {call->inst, env_id_by_name, env_after};
-  fill_view(&view, staged->api);
-  fill_ctx(&ctx, request, &envs);
+  if (call->apig->policy) { /* the views only feed the hooks */
+    fill_view(&view, staged->api);
+    fill_ctx(&ctx, request, &envs);
+  }
   if (map_env(request, &view, &ctx, staged) != 0)
     return;
   const apig_env *env = apig_instance_env(call->inst, staged->env_id);
@@ -204,12 +206,13 @@ void apig_stage_api(const apig_publish_request *request, const char *api_id,
       strcpy(staged->version_id, slot->effective->id);
     return;
   }
-  if (apig_new_id(staged->version_id) != 0 ||
-      apig_new_id(staged->publish_id) != 0)
-    fail(staged, APIG_E_SYSTEM, NULL, NULL);
   /* publish_id stays while the API stays online in the environment. */
-  if (slot && slot->effective)
+  int online = slot && slot->effective;
+  if (online)
     strcpy(staged->publish_id, slot->publish_id);
+  if (apig_new_id(staged->version_id) != 0 ||
+      (!online && apig_new_id(staged->publish_id) != 0))
+    fail(staged, APIG_E_SYSTEM, NULL, NULL);
 }
 
 void apig_staged_op(const apig_publish_request *request,
