@@ -235,23 +235,28 @@ void apig_handle_version_delete(apig_call *call) {
     apig_reply_error(call->reply, APIG_E_VERSION_NOT_FOUND, call->path_id);
     return;
   }
-  int effective = version->slot->effective == version;
+  /* A version that is not in effect is offline already: it stays in the
+   * history and nothing changes, so a retried DELETE is harmless. */
+  if (version->slot->effective != version) {
+    call->reply->status = 204;
+    return;
+  }
   char id[APIG_ID_LEN + 1], api_id[APIG_ID_LEN + 1];
   char env_id[APIG_ENV_ID_MAX + 1];
   snprintf(id, sizeof id, "%s", version->id);
   snprintf(api_id, sizeof api_id, "%s", version->api->id);
   snprintf(env_id, sizeof env_id, "%s", version->slot->env_id);
-  apig_op op = {.kind = APIG_OP_VERSION_DELETE,
+  apig_op op = {.kind = APIG_OP_OFFLINE,
                 .project_id = call->project_id,
                 .instance_id = call->instance_id,
-                .id = id,
-                .time_ns = call->now_ns};
+                .id = api_id,
+                .env_id = env_id};
   if (apig_commit(call, &op, 1) != 0)
     return;
   call->reply->status = 204;
   apig_logf(&call->apig->logger, APIG_LOG_INFO, call->reply->request_id,
-            "version %s of API %s in environment %s %s by %s", id, api_id,
-            env_id, effective ? "taken offline" : "deleted", call->caller);
+            "version %s of API %s in environment %s taken offline by %s", id,
+            api_id, env_id, call->caller);
 }
 
 /* GET …/apis/runtime/{api_id}?env_id=: the effective version's frozen
