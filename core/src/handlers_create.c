@@ -122,12 +122,14 @@ void apig_handle_api_create(apig_call *call) {
     goto done;
   }
   const char *name = cJSON_GetObjectItem(body, "name")->valuestring;
-  error = apig_check_api_unique(
-      call->inst, group, name,
-      cJSON_GetObjectItem(body, "req_method")->valuestring,
-      cJSON_GetObjectItem(body, "req_uri")->valuestring, NULL);
+  const char *method = cJSON_GetObjectItem(body, "req_method")->valuestring;
+  const char *uri = cJSON_GetObjectItem(body, "req_uri")->valuestring;
+  error = apig_check_api_unique(call->inst, group, name, method, uri, NULL);
   if (error != APIG_E_OK) {
-    apig_reply_error(call->reply, error, name);
+    char route[600];
+    snprintf(route, sizeof route, "%s %s", method, uri);
+    apig_reply_error(call->reply, error,
+                     error == APIG_E_API_NAME_EXISTS ? name : route);
     goto done;
   }
   if (group->api_count >= call->apig->options.group_api_quota) {

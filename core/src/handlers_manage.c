@@ -172,8 +172,10 @@ static int check_target_group(apig_call *call, const cJSON *body,
   apig_error error =
       apig_check_api_unique(call->inst, group, name, method, uri, api);
   if (error != APIG_E_OK) {
+    char route[600];
+    snprintf(route, sizeof route, "%s %s", method, uri);
     apig_reply_error(call->reply, error,
-                     error == APIG_E_API_NAME_EXISTS ? name : uri);
+                     error == APIG_E_API_NAME_EXISTS ? name : route);
     return -1;
   }
   unsigned quota = call->apig->options.group_api_quota;

@@ -144,8 +144,10 @@ static void plan_operation(apig_call *call, import_plan *plan,
   if (error == APIG_E_OK)
     error = planned_conflict(plan, item);
   if (error != APIG_E_OK) {
+    char route[600];
+    snprintf(route, sizeof route, "%s %s", item->method, path);
     item_fail(item, error,
-              error == APIG_E_API_NAME_EXISTS ? item->name : path, NULL);
+              error == APIG_E_API_NAME_EXISTS ? item->name : route, NULL);
     return;
   }
   if ((group ? group->api_count : 0) + plan->created >= quota) {
@@ -361,7 +363,7 @@ int apig_import_file(apig_t *apig, const char *instance, const char *path,
   apig_call call = {.apig = apig, .req = &req, .reply = &reply,
                     .project_id = project, .instance_id = colon + 1,
                     .now_ns = apig_now_ns()};
-  snprintf(call.caller, sizeof call.caller, "start-up import");
+  snprintf(call.caller, sizeof call.caller, "the --import option");
   apig_new_request_id(reply.request_id);
   call.inst = apig_store_instance(&apig->store, project, colon + 1);
   int rc = -1;

@@ -177,9 +177,13 @@ void apig_stage_api(const apig_publish_request *request, const char *api_id,
   memset(staged, 0, sizeof *staged);
   staged->api_id = api_id;
   staged->api = apig_instance_api(call->inst, api_id);
+  /* An API outside the request's group fails as not found in it; it
+   * exists, so its item still names it. */
   if (staged->api && request->group_id &&
-      strcmp(staged->api->group->id, request->group_id) != 0)
-    staged->api = NULL;
+      strcmp(staged->api->group->id, request->group_id) != 0) {
+    fail(staged, APIG_E_BATCH_API_NOT_FOUND, api_id, NULL);
+    return;
+  }
   if (!staged->api) {
     fail(staged, APIG_E_BATCH_API_NOT_FOUND, api_id, NULL);
     return;

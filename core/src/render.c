@@ -90,7 +90,7 @@ static void put_members(apig_buf *b, const apig_def *def) {
 
 /* The '|'-joined publication fields, newest publication first. */
 static void put_publications(apig_buf *b, const apig_instance *inst,
-                             const apig_api *api) {
+                             const apig_api *api, apig_time_style style) {
   apig_api_env *pubs[64];
   size_t n = apig_api_publications(api, pubs, 64);
   static const char *const keys[] = {"run_env_id", "run_env_name",
@@ -121,7 +121,10 @@ static void put_publications(apig_buf *b, const apig_instance *inst,
         apig_buf_puts(b, pubs[i]->publish_id);
         break;
       default:
-        apig_time_seconds(pubs[i]->publish_ns, text);
+        if (style == APIG_TIME_NANO)
+          apig_time_nano(pubs[i]->publish_ns, text);
+        else
+          apig_time_seconds(pubs[i]->publish_ns, text);
         apig_buf_puts(b, text);
       }
     }
@@ -143,7 +146,7 @@ void apig_render_api(apig_buf *b, const apig_instance *inst,
   apig_buf_putc(b, ',');
   put_key(b, "update_time");
   apig_put_time(b, api->update_ns, style);
-  put_publications(b, inst, api);
+  put_publications(b, inst, api, style);
   put_members(b, api->def);
   apig_buf_putc(b, '}');
 }

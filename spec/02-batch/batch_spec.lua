@@ -366,6 +366,7 @@ describe("batch publish", function()
       assert.equal(group_ids[1], body.success[1].api_id)
       assert.equal("APIG.3002", body.failure[1].error_code)
       assert.equal(ids[1], body.failure[1].api_id)
+      assert.equal("a_1", body.failure[1].api_name)
     end)
   end)
 

@@ -94,6 +94,7 @@ describe("API calls", function()
       status, body = update(id, c.api_body(target, "api_other",
         { req_uri = "/there" }))
       c.is_error(status, body, 400, "APIG.3301")
+      assert.equal("The API already exists,route:GET /there", body.error_msg)
       assert.equal(before, c.state(server))
       -- The API's own name and route do not conflict with itself.
       status = update(id, c.api_body(group, "api_here", { req_uri = "/here" }))
