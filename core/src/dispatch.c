@@ -6,6 +6,8 @@
  * segment (a double or trailing slash) and "." or ".." segments match no
  * route.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,12 +229,18 @@ const apig_param *apig_query(const apig_call *call, const char *key) {
   return NULL;
 }
 
+/* Parses a decimal integer. A value too large for a long is clamped to
+ * LONG_MAX or LONG_MIN, since paging caps it anyway: limit
+ * 99999999999999999999 means 500, like any limit above 500. */
 static int parse_long(const apig_param *param, long *out) {
-  if (param->value_len == 0 || param->value_len > 18)
+  if (param->value_len == 0)
     return -1;
   char *end;
+  errno = 0;
   long value = strtol(param->value, &end, 10);
-  if (*end != '\0' || end != param->value + param->value_len)
+  if (end != param->value + param->value_len ||
+      isspace((unsigned char)param->value[0]) || param->value[0] == '+' ||
+      (errno != 0 && errno != ERANGE))
     return -1;
   *out = value;
   return 0;

@@ -460,6 +460,9 @@ describe("batch publish", function()
       local _, default = server:json("GET", server.base ..
         "/apis?limit=0&offset=-4")
       assert.equal(20, default.size)
+      local _, huge = server:json("GET", server.base ..
+        "/apis?limit=99999999999999999999&offset=-99999999999999999999")
+      assert.equal(500, huge.size)
       local status, bad = server:json("GET", server.base .. "/apis?limit=x")
       assert_error(status, bad, 400, "APIG.2012")
     end)
