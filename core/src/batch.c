@@ -216,6 +216,33 @@ static void render_answer(apig_call *call, const apig_publish_request *req,
   apig_buf_puts(b, "]}");
 }
 
+/* Logs who changed what: the caller, the counts and, for an audit trail,
+ * the first ten changed APIs with their environments. */
+static void log_batch(apig_call *call, const apig_publish_request *req,
+                      const apig_staged *staged, size_t count,
+                      size_t succeeded) {
+  enum { LISTED = 10 };
+  apig_buf changed;
+  apig_buf_init(&changed);
+  size_t listed = 0;
+  for (size_t i = 0; i < count && listed < LISTED; i++) {
+    if (staged[i].error != APIG_E_OK)
+      continue;
+    apig_buf_printf(&changed, "%s%s@%s", listed ? " " : "",
+                    staged[i].api->id, staged[i].env_id);
+    listed++;
+  }
+  if (succeeded > listed)
+    apig_buf_printf(&changed, " and %zu more", succeeded - listed);
+  apig_logf(&call->apig->logger, APIG_LOG_INFO, call->reply->request_id,
+            "batch %s by %s on %s:%s: %zu APIs, %zu succeeded%s%s",
+            req->action == APIG_ACTION_ONLINE ? "online" : "offline",
+            call->caller, call->project_id, call->instance_id, count,
+            succeeded, listed ? ": " : "",
+            changed.data ? changed.data : "");
+  apig_buf_free(&changed);
+}
+
 static void run_batch(apig_call *call, const apig_publish_request *req,
                       const id_list *list) {
   apig_staged *staged = apig_calloc(list->count ? list->count : 1,
@@ -235,11 +262,7 @@ static void run_batch(apig_call *call, const apig_publish_request *req,
     goto done;
   apig_metrics_batch(&call->apig->metrics, (unsigned)list->count);
   render_answer(call, req, staged, list->count);
-  apig_logf(&call->apig->logger, APIG_LOG_INFO, call->reply->request_id,
-            "batch %s by %s on %s:%s: %zu APIs, %zu succeeded",
-            req->action == APIG_ACTION_ONLINE ? "online" : "offline",
-            call->caller, call->project_id, call->instance_id, list->count,
-            op_count);
+  log_batch(call, req, staged, list->count, op_count);
 done:
   for (size_t i = 0; staged && i < list->count; i++)
     apig_staged_free(&staged[i]);
