@@ -233,6 +233,8 @@ void apig_staged_op(const apig_publish_request *request,
   op->version_id = staged->version_id;
   op->publish_id = staged->publish_id;
   op->time_ns = call->now_ns;
+  if (op->kind == APIG_OP_PUBLISH)
+    op->api_hint = staged->api;
 }
 
 void apig_render_offline_item(apig_buf *b, const apig_staged *staged) {

@@ -136,6 +136,11 @@ typedef struct apig_op {
   const char *def;
   size_t def_len;
   const char *version_id, *publish_id; /* PUBLISH */
+  /* PUBLISH from a request: the API the handler found, which the store
+   * then need not look up again. Its version_id comes fresh from the
+   * random source, so the check for a duplicate id is skipped. NULL for
+   * ops read back from files, which get every check. */
+  struct apig_api *api_hint;
   int64_t time_ns, time2_ns; /* create/register/publish; update */
 } apig_op;
 

@@ -129,7 +129,9 @@ static int prepare_named(prepared *p, const apig_op *op, size_t size) {
 static int prepare_publish(prepared *p, const apig_store *store,
                            const apig_op *op) {
   apig_instance *inst = op_instance(store, op);
-  apig_api *api = inst ? apig_instance_api(inst, op->id) : NULL;
+  apig_api *api = !inst        ? NULL
+                  : op->api_hint ? op->api_hint
+                                 : apig_instance_api(inst, op->id);
   if (!api || !op->env_id || strlen(op->env_id) > APIG_ENV_ID_MAX ||
       !op->version_id || !op->publish_id || !apig_instance_env(inst, op->env_id))
     return -1;
@@ -394,7 +396,8 @@ static int commit_publish(apig_instance *inst, const apig_op *op,
                           prepared *p) {
   apig_api *api = p->api ? p->api : apig_instance_api(inst, op->id);
   apig_env *env = apig_instance_env(inst, op->env_id);
-  if (!api || !env || apig_instance_version(inst, op->version_id))
+  if (!api || !env ||
+      (!op->api_hint && apig_instance_version(inst, op->version_id)))
     return -1;
   apig_api_env *slot = apig_api_slot(api, op->env_id);
   if (!slot)
