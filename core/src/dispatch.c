@@ -273,9 +273,10 @@ cJSON *apig_body_object(apig_call *call) {
   cJSON *root = apig_json_parse(call->req->body ? call->req->body : "",
                                 call->req->body_len, err, sizeof err);
   if (!root) {
-    /* The validating scan passed but cJSON could not build the tree:
-     * that happens only when memory runs out, a server error. */
-    if (strncmp(err, "failed to build the JSON tree", 29) == 0)
+    /* The parser reports running out of memory (also as a tree cJSON
+     * could not build after the scan passed): a server error. */
+    if (strncmp(err, "failed to build the JSON tree", 29) == 0 ||
+        strncmp(err, "out of memory", 13) == 0)
       apig_reply_error(call->reply, APIG_E_SYSTEM);
     else
       apig_reply_error(call->reply, APIG_E_SERIALIZATION, err);

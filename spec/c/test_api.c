@@ -532,13 +532,11 @@ static void test_batch_allocation_failures(void) {
         successes += strstr(strstr(response->body, "\"success\""),
                             ids[i]) < strstr(response->body, "\"failure\"");
     }
-    /* TODO: an allocation failure while routing or parsing the body is
-     * answered as a client error (404 APIG.2012 or 400 APIG.2000) where
-     * 500 APIG.9999 is right; such answers are counted here, not failed,
-     * until dispatch.c and json.c tell memory errors apart. */
+    /* Running out of memory anywhere, routing and JSON parsing included,
+     * is a server error: 500, never a client error. */
     if (rc == 0 && status != 200 && status != 500) {
       misreported++;
-      CHECK(status == 400 || status == 404);
+      CHECK_INT(status, 500);
     }
     apig_response_free(response);
 
