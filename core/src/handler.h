@@ -1,4 +1,4 @@
-/* What a request handler gets, and helpers that handlers share. */
+/* The request handlers, their call context and the helpers they share. */
 #ifndef APIG_HANDLER_H
 #define APIG_HANDLER_H
 
@@ -86,5 +86,9 @@ void apig_render_version_item(apig_buf *b, const apig_instance *inst,
  * publish_time (fractional), version_id. */
 void apig_render_publish_item(apig_buf *b, const apig_api *api,
                               const apig_api_env *slot);
+/* A frozen definition with the fields of a version or runtime answer:
+ * version_id, publish_time, run_env_id, run_env_name, publish_id. */
+void apig_render_frozen(apig_buf *b, const apig_instance *inst,
+                        const apig_api_version *version);
 
 #endif

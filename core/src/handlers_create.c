@@ -21,7 +21,6 @@ static int optional_string(apig_call *call, const cJSON *body,
   return 0;
 }
 
-/* Reads name and remark, the body of environment and group calls. */
 int apig_read_name_remark(apig_call *call, const cJSON *body,
                           int (*valid_name)(const char *), const char **name,
                           const char **remark) {
@@ -121,23 +120,9 @@ void apig_handle_api_create(apig_call *call) {
     apig_reply_error(call->reply, error, param);
     goto done;
   }
+  if (apig_check_api_target(call, body, NULL, group) != 0)
+    goto done;
   const char *name = cJSON_GetObjectItem(body, "name")->valuestring;
-  const char *method = cJSON_GetObjectItem(body, "req_method")->valuestring;
-  const char *uri = cJSON_GetObjectItem(body, "req_uri")->valuestring;
-  error = apig_check_api_unique(call->inst, group, name, method, uri, NULL);
-  if (error != APIG_E_OK) {
-    char route[600];
-    snprintf(route, sizeof route, "%s %s", method, uri);
-    apig_reply_error(call->reply, error,
-                     error == APIG_E_API_NAME_EXISTS ? name : route);
-    goto done;
-  }
-  if (group->api_count >= call->apig->options.group_api_quota) {
-    char text[16];
-    snprintf(text, sizeof text, "%u", call->apig->options.group_api_quota);
-    apig_reply_error(call->reply, APIG_E_GROUP_API_QUOTA, text);
-    goto done;
-  }
   char id[APIG_ID_LEN + 1];
   apig_op op = {.kind = APIG_OP_API_PUT,
                 .project_id = call->project_id,

@@ -10,12 +10,6 @@
 #include "alloc.h"
 #include "validate.h"
 
-/* Reads name (required) and remark (optional) of an environment or group
- * body; defined with the create calls. */
-int apig_read_name_remark(apig_call *call, const cJSON *body,
-                          int (*valid_name)(const char *), const char **name,
-                          const char **remark);
-
 static int is_release(const apig_env *env) {
   return strcmp(env->id, APIG_RELEASE_ENV_ID) == 0;
 }
@@ -161,33 +155,6 @@ static apig_api *path_api(apig_call *call) {
   return api;
 }
 
-/* Checks the rules of the target group: unique name and route, and the
- * group's quota when the API moves there. Returns 0, or -1 after
- * replying with the error. */
-static int check_target_group(apig_call *call, const cJSON *body,
-                              const apig_api *api, const apig_group *group) {
-  const char *name = cJSON_GetObjectItem(body, "name")->valuestring;
-  const char *method = cJSON_GetObjectItem(body, "req_method")->valuestring;
-  const char *uri = cJSON_GetObjectItem(body, "req_uri")->valuestring;
-  apig_error error =
-      apig_check_api_unique(call->inst, group, name, method, uri, api);
-  if (error != APIG_E_OK) {
-    char route[600];
-    snprintf(route, sizeof route, "%s %s", method, uri);
-    apig_reply_error(call->reply, error,
-                     error == APIG_E_API_NAME_EXISTS ? name : route);
-    return -1;
-  }
-  unsigned quota = call->apig->options.group_api_quota;
-  if (group != api->group && group->api_count >= quota) {
-    char text[16];
-    snprintf(text, sizeof text, "%u", quota);
-    apig_reply_error(call->reply, APIG_E_GROUP_API_QUOTA, text);
-    return -1;
-  }
-  return 0;
-}
-
 /* PUT …/apis/{api_id}: the body replaces the whole editable definition,
  * with the rules of create. Versions keep the definition they froze. */
 void apig_handle_api_update(apig_call *call) {
@@ -205,7 +172,7 @@ void apig_handle_api_update(apig_call *call) {
     apig_reply_error(call->reply, error, param);
     goto done;
   }
-  if (check_target_group(call, body, api, group) != 0)
+  if (apig_check_api_target(call, body, api, group) != 0)
     goto done;
 
   apig_op op = {.kind = APIG_OP_API_PUT,

@@ -11,11 +11,6 @@
 #include "alloc.h"
 #include "publish.h"
 
-/* Renders a frozen definition with the fields of a version or runtime
- * call; defined with the other renderings. */
-void apig_render_frozen(apig_buf *b, const apig_instance *inst,
-                        const apig_api_version *version);
-
 /* The body of POST …/apis/action. */
 typedef struct action_body {
   apig_action action;

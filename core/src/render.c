@@ -198,8 +198,6 @@ void apig_render_publish_item(apig_buf *b, const apig_api *api,
   apig_buf_putc(b, '}');
 }
 
-/* Renders a frozen definition with the fields of a version or runtime
- * answer. */
 void apig_render_frozen(apig_buf *b, const apig_instance *inst,
                         const apig_api_version *version) {
   const apig_api *api = version->api;

@@ -243,3 +243,27 @@ apig_error apig_check_api_unique(const apig_instance *inst,
   }
   return APIG_E_OK;
 }
+
+int apig_check_api_target(apig_call *call, const cJSON *body,
+                          const apig_api *api, const apig_group *group) {
+  const char *name = cJSON_GetObjectItem(body, "name")->valuestring;
+  const char *method = cJSON_GetObjectItem(body, "req_method")->valuestring;
+  const char *uri = cJSON_GetObjectItem(body, "req_uri")->valuestring;
+  apig_error error =
+      apig_check_api_unique(call->inst, group, name, method, uri, api);
+  if (error != APIG_E_OK) {
+    char route[600];
+    snprintf(route, sizeof route, "%s %s", method, uri);
+    apig_reply_error(call->reply, error,
+                     error == APIG_E_API_NAME_EXISTS ? name : route);
+    return -1;
+  }
+  unsigned quota = call->apig->options.group_api_quota;
+  if ((!api || group != api->group) && group->api_count >= quota) {
+    char text[16];
+    snprintf(text, sizeof text, "%u", quota);
+    apig_reply_error(call->reply, APIG_E_GROUP_API_QUOTA, text);
+    return -1;
+  }
+  return 0;
+}

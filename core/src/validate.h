@@ -38,4 +38,18 @@ apig_error apig_check_api_unique(const apig_instance *inst,
                                  const char *method, const char *uri,
                                  const apig_api *except);
 
+/* Reads name (required, checked by valid_name) and remark (optional,
+ * at most 255 characters) of an environment or group body. Returns 0, or
+ * -1 after replying with APIG.2001 or APIG.2011. */
+int apig_read_name_remark(apig_call *call, const cJSON *body,
+                          int (*valid_name)(const char *), const char **name,
+                          const char **remark);
+
+/* Checks the rules of the group an API is created in or moved to: a
+ * unique name and route (api, the API being updated, is left out; NULL
+ * on create) and the group's quota when the API is new there. Returns 0,
+ * or -1 after replying with APIG.3202, APIG.3301 or APIG.3125. */
+int apig_check_api_target(apig_call *call, const cJSON *body,
+                          const apig_api *api, const apig_group *group);
+
 #endif
