@@ -273,10 +273,7 @@ cJSON *apig_body_object(apig_call *call) {
   cJSON *root = apig_json_parse(call->req->body ? call->req->body : "",
                                 call->req->body_len, err, sizeof err);
   if (!root) {
-    /* The parser reports running out of memory (also as a tree cJSON
-     * could not build after the scan passed): a server error. */
-    if (strncmp(err, "failed to build the JSON tree", 29) == 0 ||
-        strncmp(err, "out of memory", 13) == 0)
+    if (apig_json_out_of_memory(err))
       apig_reply_error(call->reply, APIG_E_SYSTEM);
     else
       apig_reply_error(call->reply, APIG_E_SERIALIZATION, err);

@@ -562,8 +562,8 @@ static cJSON *build_tree(const char *text, size_t len, char *err,
 
   /* After the scan, only an allocation failure inside cJSON gets here. */
   if (!root)
-    set_error(err, err_size, "failed to build the JSON tree at offset %zu",
-              offset);
+    set_error(err, err_size,
+              "out of memory building the JSON tree at offset %zu", offset);
   return root;
 }
 
@@ -586,4 +586,8 @@ cJSON *apig_json_parse(const char *text, size_t len, char *err,
     return NULL;
   }
   return root;
+}
+
+int apig_json_out_of_memory(const char *err) {
+  return err && strncmp(err, "out of memory", 13) == 0;
 }

@@ -19,4 +19,9 @@
 cJSON *apig_json_parse(const char *text, size_t len, char *err,
                        size_t err_size);
 
+/* Does err, set by a failed apig_json_parse, say that memory ran out
+ * rather than that the input is invalid? Such reasons start with
+ * "out of memory". */
+int apig_json_out_of_memory(const char *err);
+
 #endif

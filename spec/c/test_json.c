@@ -448,8 +448,10 @@ static void test_allocation_failures(void) {
     if (!root) {
       failures++;
       CHECK(err[0] != '\0');
+      CHECK(apig_json_out_of_memory(err));
       snprintf(failures == 1 ? first : last, sizeof first, "%s", err);
-      if (strncmp(err, "failed to build the JSON tree at offset ", 40) == 0)
+      if (strncmp(err, "out of memory building the JSON tree at offset ",
+                  47) == 0)
         tree_failures++;
       continue;
     }
@@ -468,6 +470,9 @@ static void test_allocation_failures(void) {
    * some cJSON builds also allocate a buffer for each number. */
   CHECK(failures >= 43);
   CHECK(tree_failures >= 40);
+  char invalid[128];
+  CHECK(apig_json_parse("{", 1, invalid, sizeof invalid) == NULL);
+  CHECK(!apig_json_out_of_memory(invalid));
   CHECK_STR(first, "out of memory copying the JSON input");
   CHECK_STR(last, "out of memory checking duplicate keys");
 }
