@@ -476,14 +476,14 @@ int fuzz_openapi_one(const uint8_t *data, size_t size) {
 
 /* ---- Snapshot and journal loaders -------------------------------------- */
 
-static char load_dir[64];
+static char load_dir[512];
 
 static void clear_dir(const char *dir) {
   DIR *d = opendir(dir);
   if (!d)
     return;
   struct dirent *entry;
-  char path[512];
+  char path[1024];
   while ((entry = readdir(d))) {
     if (entry->d_name[0] == '.')
       continue;
@@ -505,12 +505,14 @@ static apig_t *open_dir(char **errmsg) {
  * survive its own final snapshot: closing and opening again works. */
 static int load_one(const char *name, const uint8_t *data, size_t size) {
   if (!load_dir[0]) {
-    snprintf(load_dir, sizeof load_dir, "/tmp/apig-fuzz-load-XXXXXX");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(load_dir, sizeof load_dir, "%s/apig-fuzz-load-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(load_dir))
       fail("mkdtemp", strerror(errno));
   }
   clear_dir(load_dir);
-  char path[512];
+  char path[1024];
   snprintf(path, sizeof path, "%s/%s", load_dir, name);
   FILE *f = fopen(path, "wb");
   if (!f || fwrite(data, 1, size, f) != size)
