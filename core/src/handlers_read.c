@@ -153,7 +153,7 @@ void apig_handle_api_list(apig_call *call) {
       apig_query(call, "type")};
   page p;
   page_open(&p, call, "apis", offset, limit);
-  for (apig_api *api = call->inst->apis; api; api = api->hh.next) {
+  for (apig_api *api = call->inst->first_api; api; api = api->next) {
     if (!api_matches(call, &f, api))
       continue;
     if (page_take(&p))

@@ -131,7 +131,7 @@ static void write_definitions(writer *w, const apig_instance *inst) {
                  .time_ns = g->register_ns, .time2_ns = g->update_ns};
     writer_op(w, &e);
   }
-  for (apig_api *api = inst->apis; api; api = api->hh.next) {
+  for (apig_api *api = inst->first_api; api; api = api->next) {
     apig_op e = {.kind = APIG_OP_API_PUT, .project_id = inst->project_id,
                  .instance_id = inst->instance_id, .id = api->id,
                  .group_id = api->group->id, .def = api->def->json,
@@ -144,11 +144,11 @@ static void write_definitions(writer *w, const apig_instance *inst) {
 
 static void write_histories(writer *w, const apig_instance *inst) {
   size_t rounds = 0;
-  for (apig_api *api = inst->apis; api; api = api->hh.next)
+  for (apig_api *api = inst->first_api; api; api = api->next)
     if (api->env_count > rounds)
       rounds = api->env_count;
   for (size_t k = 0; k < rounds && !writer_failed(w); k++) {
-    for (apig_api *api = inst->apis; api; api = api->hh.next)
+    for (apig_api *api = inst->first_api; api; api = api->next)
       if (k < api->env_count)
         write_slot(w, inst, api, &api->envs[k]);
     writer_end_record(w);

@@ -1,4 +1,5 @@
-/* In-memory store: hash tables by id (uthash) and all-or-nothing changes.
+/* In-memory store: tables by id (uthash for the small ones, apig_idmap for
+ * APIs and versions) and all-or-nothing changes.
  *
  * apig_store_apply runs in two passes. The check pass verifies that every op
  * fits the state as it will be when the op runs and allocates everything the
@@ -62,17 +63,18 @@ void apig_store_api_free(apig_api *api) {
   apig_free(api);
 }
 
+static void version_free(void *version) { apig_store_version_free(version); }
+
 static void instance_free(apig_instance *inst) {
-  apig_api_version *version, *vtmp;
-  HASH_ITER(hh, inst->versions, version, vtmp) {
-    HASH_DEL(inst->versions, version);
-    apig_store_version_free(version);
-  }
-  apig_api *api, *atmp;
-  HASH_ITER(hh, inst->apis, api, atmp) {
-    HASH_DEL(inst->apis, api);
+  apig_idmap_each(&inst->versions, version_free);
+  apig_idmap_free(&inst->versions);
+  apig_api *api = inst->first_api;
+  while (api) {
+    apig_api *next = api->next;
     apig_store_api_free(api);
+    api = next;
   }
+  apig_idmap_free(&inst->apis);
   apig_group *group, *gtmp;
   HASH_ITER(hh, inst->groups, group, gtmp) {
     HASH_DEL(inst->groups, group);
@@ -134,16 +136,12 @@ apig_group *apig_instance_group(const apig_instance *inst, const char *id) {
 }
 
 apig_api *apig_instance_api(const apig_instance *inst, const char *id) {
-  apig_api *api = NULL;
-  HASH_FIND_STR(inst->apis, id, api);
-  return api;
+  return apig_idmap_get(&inst->apis, id);
 }
 
 apig_api_version *apig_instance_version(const apig_instance *inst,
                                     const char *id) {
-  apig_api_version *version = NULL;
-  HASH_FIND_STR(inst->versions, id, version);
-  return version;
+  return apig_idmap_get(&inst->versions, id);
 }
 
 unsigned apig_instance_env_count(const apig_instance *inst) {
@@ -181,8 +179,8 @@ void apig_store_count(const apig_store *store, apig_store_counts *counts) {
     counts->instances++;
     counts->envs += HASH_COUNT(inst->envs);
     counts->groups += HASH_COUNT(inst->groups);
-    counts->apis += HASH_COUNT(inst->apis);
-    counts->versions += HASH_COUNT(inst->versions);
+    counts->apis += inst->apis.count;
+    counts->versions += inst->versions.count;
     /* Each environment counts the APIs online in it, so this stays cheap
      * for a large catalogue. */
     for (apig_env *env = inst->envs; env; env = env->hh.next)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uthash.h>
 
+#include "idmap.h"
 #include "util.h"
 
 #define APIG_MAX_VERSIONS 10 /* kept per (API, environment) */
@@ -44,7 +45,6 @@ typedef struct apig_api_version {
   apig_def *def;
   struct apig_api *api;
   struct apig_api_env *slot;
-  UT_hash_handle hh; /* apig_instance.versions, by id */
 } apig_api_version;
 
 /* History and publication of one API in one environment. */
@@ -89,7 +89,7 @@ typedef struct apig_api {
   int64_t register_ns, update_ns;
   apig_api_env *envs; /* one per environment it was ever published to */
   size_t env_count, env_cap;
-  UT_hash_handle hh;
+  struct apig_api *prev, *next; /* the instance's APIs, oldest first */
 } apig_api;
 
 typedef struct apig_instance {
@@ -98,8 +98,9 @@ typedef struct apig_instance {
   int64_t create_ns;
   apig_env *envs;
   apig_group *groups;
-  apig_api *apis;
-  apig_api_version *versions;
+  apig_idmap apis;     /* apig_api by id */
+  apig_api *first_api, *last_api;
+  apig_idmap versions; /* apig_api_version by id */
   UT_hash_handle hh;
 } apig_instance;
 

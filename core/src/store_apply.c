@@ -4,6 +4,7 @@
  * still does not fit (a damaged journal, say) makes apply fail unchanged.
  */
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -84,6 +85,8 @@ static int prepare_instance(prepared *p, const apig_op *op) {
     return -1;
   }
   inst->envs = release; /* parked here until commit */
+  apig_idmap_init(&inst->apis, offsetof(apig_api, id));
+  apig_idmap_init(&inst->versions, offsetof(apig_api_version, id));
   size_t plen = strlen(op->project_id), ilen = strlen(op->instance_id);
   inst->key = apig_malloc(plen + ilen + 2);
   inst->project_id = apig_strdup(op->project_id);
@@ -111,6 +114,8 @@ static void discard_instance(apig_instance *inst) {
     apig_free(release->remark);
     apig_free(release);
   }
+  apig_idmap_free(&inst->apis);
+  apig_idmap_free(&inst->versions);
   apig_free(inst->key);
   apig_free(inst->project_id);
   apig_free(inst->instance_id);
@@ -323,10 +328,17 @@ static int commit_api_put(apig_instance *inst, const apig_op *op,
     }
   } else {
     api = p->object;
-    p->object = NULL;
     strcpy(api->id, op->id);
+    if (apig_idmap_put(&inst->apis, api) != 0)
+      return -1;
+    p->object = NULL;
     api->register_ns = op->time_ns;
-    HASH_ADD_STR(inst->apis, id, api);
+    api->prev = inst->last_api;
+    if (inst->last_api)
+      inst->last_api->next = api;
+    else
+      inst->first_api = api;
+    inst->last_api = api;
     group_link(group, api);
   }
   api->update_ns = op->time2_ns ? op->time2_ns : op->time_ns;
@@ -344,7 +356,7 @@ static int commit_api_put(apig_instance *inst, const apig_op *op,
 }
 
 static void drop_version(apig_instance *inst, apig_api_version *version) {
-  HASH_DEL(inst->versions, version);
+  apig_idmap_remove(&inst->versions, version->id);
   apig_store_version_free(version);
 }
 
@@ -359,7 +371,15 @@ static int commit_api_delete(apig_instance *inst, const apig_op *op) {
     for (int k = 0; k < api->envs[i].version_count; k++)
       drop_version(inst, api->envs[i].versions[k]);
   group_unlink(api);
-  HASH_DEL(inst->apis, api);
+  apig_idmap_remove(&inst->apis, api->id);
+  if (api->prev)
+    api->prev->next = api->next;
+  else
+    inst->first_api = api->next;
+  if (api->next)
+    api->next->prev = api->prev;
+  else
+    inst->last_api = api->prev;
   for (size_t i = 0; i < api->env_count; i++)
     apig_free(api->envs[i].publish_remark);
   apig_free(api->envs);
@@ -400,10 +420,15 @@ static int commit_publish(apig_instance *inst, const apig_op *op,
       (!op->api_hint && apig_instance_version(inst, op->version_id)))
     return -1;
   apig_api_env *slot = apig_api_slot(api, op->env_id);
+  if (!slot && api->env_count == api->env_cap)
+    return -1; /* see new_slot */
+  apig_api_version *version = p->object;
+  strcpy(version->id, op->version_id);
+  if (apig_idmap_put(&inst->versions, version) != 0)
+    return -1;
+  p->object = NULL;
   if (!slot)
     slot = new_slot(api, op->env_id);
-  if (!slot)
-    return -1;
   if (slot->version_count == APIG_MAX_VERSIONS) {
     /* Drop the oldest version that is not the effective one. */
     int oldest = slot->version_count - 1;
@@ -411,9 +436,6 @@ static int commit_publish(apig_instance *inst, const apig_op *op,
       oldest--;
     slot_remove(inst, slot, oldest);
   }
-  apig_api_version *version = p->object;
-  p->object = NULL;
-  strcpy(version->id, op->version_id);
   version->publish_ns = op->time_ns;
   apig_def *frozen = p->fields.def;
   if (frozen && !(frozen->len == api->def->len &&
@@ -425,7 +447,6 @@ static int commit_publish(apig_instance *inst, const apig_op *op,
   }
   version->api = api;
   version->slot = slot;
-  HASH_ADD_STR(inst->versions, id, version);
   memmove(&slot->versions[1], &slot->versions[0],
           (size_t)slot->version_count * sizeof version);
   slot->versions[0] = version;
@@ -546,6 +567,57 @@ static int commit_op(apig_store *store, const apig_op *op, prepared *p,
   }
 }
 
+static int same_instance(const apig_op *a, const apig_op *b) {
+  return strcmp(a->project_id, b->project_id) == 0 &&
+         strcmp(a->instance_id, b->instance_id) == 0;
+}
+
+/* The instance that ops[first..end) work on: the one that the last op of
+ * the list up to end creates, or else the one in the store. */
+static apig_instance *list_instance(const apig_store *store,
+                                    const apig_op *ops, const prepared *all,
+                                    size_t first, size_t end) {
+  for (size_t k = end; k-- > 0;)
+    if (ops[k].kind == APIG_OP_INSTANCE_CREATE &&
+        same_instance(&ops[k], &ops[first]))
+      return all[k].object;
+  return op_instance(store, &ops[first]);
+}
+
+/* Grows the id indexes of each instance the ops add APIs or versions to,
+ * so that the commits that add them cannot run out of memory. The ops
+ * come in runs that share an instance; a batch is a single run. */
+static int reserve_indexes(const apig_store *store, const apig_op *ops,
+                           const prepared *all, size_t count) {
+  apig_instance *done[16];
+  size_t done_count = 0;
+  size_t first = 0;
+  while (first < count) {
+    size_t end = first + 1;
+    while (end < count && same_instance(&ops[end], &ops[first]))
+      end++;
+    apig_instance *inst = list_instance(store, ops, all, first, end);
+    int seen = 0;
+    for (size_t k = 0; k < done_count; k++)
+      seen |= done[k] == inst;
+    if (inst && !seen) {
+      size_t apis = 0, versions = 0;
+      for (size_t k = first; k < count; k++)
+        if (same_instance(&ops[k], &ops[first])) {
+          apis += ops[k].kind == APIG_OP_API_PUT;
+          versions += ops[k].kind == APIG_OP_PUBLISH;
+        }
+      if (apig_idmap_reserve(&inst->apis, apis) != 0 ||
+          apig_idmap_reserve(&inst->versions, versions) != 0)
+        return -1;
+      if (done_count < sizeof done / sizeof done[0])
+        done[done_count++] = inst;
+    }
+    first = end;
+  }
+  return 0;
+}
+
 int apig_store_apply(apig_store *store, const apig_op *ops, size_t count) {
   prepared one;
   prepared *all = count == 1 ? &one : apig_calloc(count, sizeof *all);
@@ -560,6 +632,8 @@ int apig_store_apply(apig_store *store, const apig_op *ops, size_t count) {
       rc = -1;
       break;
     }
+  if (rc == 0 && reserve_indexes(store, ops, all, count) != 0)
+    rc = -1;
   /* An API found at prepare stays valid through the commits unless an op
    * of the list deletes an API. */
   int deletes_api = 0;
