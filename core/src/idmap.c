@@ -132,6 +132,22 @@ void *apig_idmap_remove(apig_idmap *map, const char *id) {
   return item;
 }
 
+void apig_idmap_prefetch(const apig_idmap *map, const char *id, int item) {
+  if (!map->slots)
+    return;
+  uint64_t hash = id_hash(id);
+  size_t i = (size_t)hash & map->mask;
+  if (!item) {
+    __builtin_prefetch(&map->slots[i]);
+    return;
+  }
+  for (; map->slots[i].hash != 0; i = (i + 1) & map->mask)
+    if (map->slots[i].hash == hash) {
+      __builtin_prefetch(item_key(map, map->slots[i].item));
+      return;
+    }
+}
+
 void apig_idmap_each(const apig_idmap *map, void (*fn)(void *item)) {
   for (size_t i = 0; i < slot_count(map); i++)
     if (map->slots[i].hash != 0)

@@ -76,6 +76,24 @@ static apig_instance *op_instance(const apig_store *store, const apig_op *op) {
   return apig_store_instance(store, op->project_id, op->instance_id);
 }
 
+/* The instance of the previous op: the ops of one list nearly always share
+ * it, and finding it by key costs a formatted key and a hash lookup. */
+typedef struct instance_cache {
+  const char *project_id, *instance_id;
+  apig_instance *inst;
+} instance_cache;
+
+static apig_instance *cached_instance(const apig_store *store,
+                                      const apig_op *op, instance_cache *c) {
+  if (c->inst && strcmp(c->project_id, op->project_id) == 0 &&
+      strcmp(c->instance_id, op->instance_id) == 0)
+    return c->inst;
+  c->inst = op_instance(store, op);
+  c->project_id = op->project_id;
+  c->instance_id = op->instance_id;
+  return c->inst;
+}
+
 static int prepare_instance(prepared *p, const apig_op *op) {
   apig_instance *inst = apig_calloc(1, sizeof *inst);
   apig_env *release = apig_calloc(1, sizeof *release);
@@ -132,8 +150,8 @@ static int prepare_named(prepared *p, const apig_op *op, size_t size) {
 }
 
 static int prepare_publish(prepared *p, const apig_store *store,
-                           const apig_op *op) {
-  apig_instance *inst = op_instance(store, op);
+                           const apig_op *op, instance_cache *cache) {
+  apig_instance *inst = cached_instance(store, op, cache);
   apig_api *api = !inst        ? NULL
                   : op->api_hint ? op->api_hint
                                  : apig_instance_api(inst, op->id);
@@ -168,7 +186,8 @@ static int prepare_publish(prepared *p, const apig_store *store,
   return version->remark ? 0 : -1;
 }
 
-static int prepare_op(prepared *p, const apig_store *store, const apig_op *op) {
+static int prepare_op(prepared *p, const apig_store *store, const apig_op *op,
+                      instance_cache *cache) {
   switch (op->kind) {
   case APIG_OP_INSTANCE_CREATE:
     return prepare_instance(p, op);
@@ -184,7 +203,7 @@ static int prepare_op(prepared *p, const apig_store *store, const apig_op *op) {
       return -1;
     return fields_prepare(&p->fields, op->def, op->def_len);
   case APIG_OP_PUBLISH:
-    return prepare_publish(p, store, op);
+    return prepare_publish(p, store, op, cache);
   default:
     return 0;
   }
@@ -516,24 +535,6 @@ static int commit_version_delete(apig_instance *inst, const apig_op *op) {
   return -1;
 }
 
-/* The instance of the previous op: the ops of one list nearly always share
- * it, and finding it by key costs a formatted key and a hash lookup. */
-typedef struct instance_cache {
-  const char *project_id, *instance_id;
-  apig_instance *inst;
-} instance_cache;
-
-static apig_instance *cached_instance(const apig_store *store,
-                                      const apig_op *op, instance_cache *c) {
-  if (c->inst && strcmp(c->project_id, op->project_id) == 0 &&
-      strcmp(c->instance_id, op->instance_id) == 0)
-    return c->inst;
-  c->inst = op_instance(store, op);
-  c->project_id = op->project_id;
-  c->instance_id = op->instance_id;
-  return c->inst;
-}
-
 static int commit_op(apig_store *store, const apig_op *op, prepared *p,
                      instance_cache *cache) {
   if (op->kind == APIG_OP_INSTANCE_CREATE)
@@ -564,6 +565,46 @@ static int commit_op(apig_store *store, const apig_op *op, prepared *p,
     return commit_version_delete(inst, op);
   default:
     return -1;
+  }
+}
+
+/* Starts loading the index slots, then the objects, that the ops look up,
+ * so that a long list (a batch, a file record) waits for their cache
+ * misses together rather than one after another. */
+static void prefetch_lookups(const apig_store *store, const apig_op *ops,
+                             size_t count) {
+  if (count < 8)
+    return;
+  for (int item = 0; item <= 1; item++) {
+    instance_cache cache = {0};
+    for (size_t i = 0; i < count; i++) {
+      const apig_op *op = &ops[i];
+      if (op->kind == APIG_OP_INSTANCE_CREATE || !op->id)
+        continue;
+      apig_instance *inst = cached_instance(store, op, &cache);
+      if (!inst)
+        continue;
+      switch (op->kind) {
+      case APIG_OP_PUBLISH:
+        if (op->api_hint)
+          break;
+        apig_idmap_prefetch(&inst->apis, op->id, item);
+        if (op->version_id)
+          apig_idmap_prefetch(&inst->versions, op->version_id, item);
+        break;
+      case APIG_OP_API_PUT:
+      case APIG_OP_API_DELETE:
+      case APIG_OP_OFFLINE:
+        apig_idmap_prefetch(&inst->apis, op->id, item);
+        break;
+      case APIG_OP_SWITCH:
+      case APIG_OP_VERSION_DELETE:
+        apig_idmap_prefetch(&inst->versions, op->id, item);
+        break;
+      default:
+        break;
+      }
+    }
   }
 }
 
@@ -626,8 +667,10 @@ int apig_store_apply(apig_store *store, const apig_op *ops, size_t count) {
   memset(all, 0, count == 1 ? sizeof one : 0);
   int rc = 0;
   size_t done = 0;
+  prefetch_lookups(store, ops, count);
+  instance_cache prepare_cache = {0};
   for (; done < count; done++)
-    if (prepare_op(&all[done], store, &ops[done]) != 0) {
+    if (prepare_op(&all[done], store, &ops[done], &prepare_cache) != 0) {
       done++;
       rc = -1;
       break;
