@@ -586,9 +586,8 @@ static void prefetch_lookups(const apig_store *store, const apig_op *ops,
         continue;
       switch (op->kind) {
       case APIG_OP_PUBLISH:
-        if (op->api_hint)
-          break;
-        apig_idmap_prefetch(&inst->apis, op->id, item);
+        if (!op->api_hint)
+          apig_idmap_prefetch(&inst->apis, op->id, item);
         if (op->version_id)
           apig_idmap_prefetch(&inst->versions, op->version_id, item);
         break;
