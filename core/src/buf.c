@@ -21,9 +21,13 @@ void apig_buf_reset(apig_buf *b) {
     b->data[0] = '\0';
 }
 
-int apig_buf_reserve(apig_buf *b, size_t extra) {
+int apig_buf_grow(apig_buf *b, size_t extra) {
   if (b->failed)
     return -1;
+  if (extra > ((size_t)-1) / 2 - b->len) {
+    b->failed = 1;
+    return -1;
+  }
   if (b->len + extra + 1 <= b->cap)
     return 0;
   size_t cap = b->cap ? b->cap : 256;
@@ -43,21 +47,6 @@ int apig_buf_reserve(apig_buf *b, size_t extra) {
   b->cap = cap;
   return 0;
 }
-
-void apig_buf_append(apig_buf *b, const void *data, size_t len) {
-  if (apig_buf_reserve(b, len) != 0)
-    return;
-  if (len)
-    memcpy(b->data + b->len, data, len);
-  b->len += len;
-  b->data[b->len] = '\0';
-}
-
-void apig_buf_puts(apig_buf *b, const char *s) {
-  apig_buf_append(b, s, strlen(s));
-}
-
-void apig_buf_putc(apig_buf *b, char c) { apig_buf_append(b, &c, 1); }
 
 void apig_buf_vprintf(apig_buf *b, const char *fmt, va_list ap) {
   va_list copy;

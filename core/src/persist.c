@@ -33,11 +33,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "alloc.h"
+
+#define SNAPSHOT_NICE 10 /* the snapshot child's nice value */
 
 /* ---- journal writes ---- */
 
@@ -350,6 +353,10 @@ static void child_main(apig_persist *p, pid_t parent, int go_fd,
   for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
     signal(signals[i], SIG_DFL);
   close_other_fds(go_fd, report_fd);
+  /* A lower priority than the server's, so that on a busy machine the
+   * snapshot takes the CPU time that requests leave over. If this fails,
+   * the snapshot is still written at the normal priority. */
+  (void)setpriority(PRIO_PROCESS, 0, SNAPSHOT_NICE);
   persist_child_report report;
   memset(&report, 0, sizeof report);
   snapshot_result result;
