@@ -245,9 +245,11 @@ static void log_batch(apig_call *call, const apig_publish_request *req,
 
 static void run_batch(apig_call *call, const apig_publish_request *req,
                       const id_list *list) {
-  apig_staged *staged = apig_calloc(list->count ? list->count : 1,
+  /* apig_stage_api fills each item, so no zeroing here. */
+  apig_staged *staged = apig_malloc((list->count ? list->count : 1) *
                                     sizeof *staged);
-  apig_op *ops = apig_calloc(list->count ? list->count : 1, sizeof *ops);
+  apig_op *ops = apig_malloc((list->count ? list->count : 1) * sizeof *ops);
+  size_t staged_count = 0;
   if (!staged || !ops) {
     apig_reply_error(call->reply, APIG_E_SYSTEM);
     goto done;
@@ -259,6 +261,7 @@ static void run_batch(apig_call *call, const apig_publish_request *req,
   size_t op_count = 0;
   for (size_t i = 0; i < list->count; i++) {
     apig_stage_api(req, list->ids[i], &staged[i]);
+    staged_count++;
     if (staged[i].error == APIG_E_OK)
       apig_staged_op(req, &staged[i], &ops[op_count++]);
   }
@@ -268,7 +271,7 @@ static void run_batch(apig_call *call, const apig_publish_request *req,
   render_answer(call, req, staged, list->count);
   log_batch(call, req, staged, list->count, op_count);
 done:
-  for (size_t i = 0; staged && i < list->count; i++)
+  for (size_t i = 0; i < staged_count; i++)
     apig_staged_free(&staged[i]);
   apig_free(staged);
   apig_free(ops);
@@ -290,8 +293,14 @@ void apig_handle_batch(apig_call *call) {
     goto done;
   }
   apig_publish_request req = {call, action, body.env_id, body.remark,
-                              body.group_id, (long)list.count};
+                              body.group_id, (long)list.count,
+                              apig_shared_new(body.remark)};
+  if (!req.remark_shared) {
+    apig_reply_error(call->reply, APIG_E_SYSTEM);
+    goto done;
+  }
   run_batch(call, &req, &list);
+  apig_shared_unref(req.remark_shared);
 done:
   apig_free(list.ids);
   apig_free(list.slots);

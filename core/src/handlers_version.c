@@ -93,7 +93,7 @@ static void reply_staged_error(apig_call *call, const apig_staged *staged) {
 /* Stages and commits one API's change, and replies with its item. */
 static void run_action(apig_call *call, const action_body *body) {
   apig_publish_request request = {call, body->action, body->env_id,
-                                  body->remark, NULL, 1};
+                                  body->remark, NULL, 1, NULL};
   apig_staged staged;
   apig_stage_api(&request, body->api_id, &staged);
   if (staged.error != APIG_E_OK) {

@@ -3,6 +3,7 @@
  * the change applies. Nothing here changes state: it stages ops. */
 #include "publish.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,7 +14,7 @@ int apig_has_env_mapping(const apig_t *apig) {
 }
 
 void apig_staged_free(apig_staged *staged) {
-  apig_free(staged->remark);
+  apig_shared_unref(staged->remark);
   staged->remark = NULL;
 }
 
@@ -157,12 +158,19 @@ static int rewrite_remark(const apig_publish_request *request,
   apig_policy *policy = request->call->apig->policy;
   char err[256];
   if (!policy || !apig_policy_has_rewrite_remark(policy)) {
-    staged->remark = apig_strdup(request->remark);
-  } else if (apig_policy_rewrite_remark(policy, request->remark, &view->api,
-                                        env, ctx, &staged->remark, err,
-                                        sizeof err) != APIG_E_OK) {
-    hook_failed(staged, err);
-    return -1;
+    staged->remark = request->remark_shared
+                         ? apig_shared_ref(request->remark_shared)
+                         : apig_shared_new(request->remark);
+  } else {
+    char *rewritten = NULL;
+    if (apig_policy_rewrite_remark(policy, request->remark, &view->api, env,
+                                   ctx, &rewritten, err,
+                                   sizeof err) != APIG_E_OK) {
+      hook_failed(staged, err);
+      return -1;
+    }
+    staged->remark = rewritten ? apig_shared_new(rewritten) : NULL;
+    apig_free(rewritten);
   }
   if (!staged->remark) {
     fail(staged, APIG_E_SYSTEM, NULL, NULL);
@@ -174,7 +182,10 @@ static int rewrite_remark(const apig_publish_request *request,
 void apig_stage_api(const apig_publish_request *request, const char *api_id,
                     apig_staged *staged) {
   apig_call *call = request->call;
-  memset(staged, 0, sizeof *staged);
+  /* Every field but the long message buffer, which fail() fills. */
+  memset(staged, 0, offsetof(apig_staged, message));
+  staged->message[0] = '\0';
+  memset(staged->error_code, 0, sizeof staged->error_code);
   staged->api_id = api_id;
   staged->api = apig_instance_api(call->inst, api_id);
   /* An API outside the request's group fails as not found in it; it
@@ -230,6 +241,7 @@ void apig_staged_op(const apig_publish_request *request,
   op->id = staged->api->id;
   op->env_id = staged->env_id;
   op->remark = staged->remark;
+  op->remark_shared = staged->remark;
   op->version_id = staged->version_id;
   op->publish_id = staged->publish_id;
   op->time_ns = call->now_ns;

@@ -12,7 +12,7 @@ typedef struct apig_staged {
   apig_api *api;     /* NULL when the id is unknown */
   const char *api_id; /* as requested; borrowed */
   char env_id[APIG_ENV_ID_MAX + 1];
-  char *remark; /* owned */
+  char *remark; /* shared string (apig_shared_new), owned */
   char version_id[APIG_ID_LEN + 1];
   char publish_id[APIG_ID_LEN + 1];
   apig_error error; /* APIG_E_OK when it succeeds */
@@ -28,6 +28,9 @@ typedef struct apig_publish_request {
   const char *remark; /* never NULL */
   const char *group_id; /* set: an API outside this group is not found */
   long batch_size;
+  /* The remark as a shared string that every staged API references, or
+   * NULL for each to make its own. */
+  char *remark_shared;
 } apig_publish_request;
 
 /* Runs the per-API steps (environment mapping, authorization, remark

@@ -36,10 +36,37 @@ void apig_def_unref(apig_def *def) {
     apig_free(def);
 }
 
+/* The reference count sits before the characters. */
+typedef struct shared_head {
+  size_t refs;
+} shared_head;
+
+char *apig_shared_new(const char *text) {
+  size_t len = strlen(text);
+  shared_head *head = apig_malloc(sizeof *head + len + 1);
+  if (!head)
+    return NULL;
+  head->refs = 1;
+  char *chars = (char *)(head + 1);
+  memcpy(chars, text, len + 1);
+  return chars;
+}
+
+char *apig_shared_ref(char *text) {
+  if (text)
+    ((shared_head *)text - 1)->refs++;
+  return text;
+}
+
+void apig_shared_unref(char *text) {
+  if (text && --((shared_head *)text - 1)->refs == 0)
+    apig_free((shared_head *)text - 1);
+}
+
 void apig_store_init(apig_store *store) { store->instances = NULL; }
 
 void apig_store_version_free(apig_api_version *version) {
-  apig_free(version->remark);
+  apig_shared_unref(version->remark);
   apig_def_unref(version->def);
   apig_free(version);
 }
@@ -57,7 +84,7 @@ static void api_free_fields(apig_api *api) {
 
 void apig_store_api_free(apig_api *api) {
   for (size_t i = 0; i < api->env_count; i++)
-    apig_free(api->envs[i].publish_remark);
+    apig_shared_unref(api->envs[i].publish_remark);
   apig_free(api->envs);
   api_free_fields(api);
   apig_free(api);

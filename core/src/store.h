@@ -36,12 +36,19 @@ apig_def *apig_def_new(const char *json, size_t len);
 apig_def *apig_def_ref(apig_def *def);
 void apig_def_unref(apig_def *def);
 
+/* Immutable reference-counted strings for the remarks of versions and
+ * publications: a batch gives one remark to many of them. The pointer is
+ * to the characters, so readers use it as a plain string. */
+char *apig_shared_new(const char *text);
+char *apig_shared_ref(char *text);
+void apig_shared_unref(char *text);
+
 struct apig_api_env;
 
 typedef struct apig_api_version {
   char id[APIG_ID_LEN + 1];
   int64_t publish_ns;
-  char *remark;
+  char *remark; /* shared string */
   apig_def *def;
   struct apig_api *api;
   struct apig_api_env *slot;
@@ -55,7 +62,7 @@ typedef struct apig_api_env {
   apig_api_version *effective; /* NULL while offline */
   char publish_id[APIG_ID_LEN + 1];
   int64_t publish_ns; /* time of the last publish or switch */
-  char *publish_remark;
+  char *publish_remark; /* shared string */
 } apig_api_env;
 
 typedef struct apig_group {
@@ -142,6 +149,9 @@ typedef struct apig_op {
    * random source, so the check for a duplicate id is skipped. NULL for
    * ops read back from files, which get every check. */
   struct apig_api *api_hint;
+  /* PUBLISH from a request: remark as a shared string (apig_shared_new),
+   * which the store references instead of copying. */
+  char *remark_shared;
   int64_t time_ns, time2_ns; /* create/register/publish; update */
 } apig_op;
 

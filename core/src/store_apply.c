@@ -22,6 +22,7 @@ typedef struct prepared {
   void *object; /* new instance, env, group, API or version */
   apig_api *api; /* PUBLISH: the API found at prepare, for the commit */
   char *name, *remark;
+  char *publish_remark; /* PUBLISH: shared string */
   api_fields fields;
 } prepared;
 
@@ -174,16 +175,18 @@ static int prepare_publish(prepared *p, const apig_store *store,
   }
   apig_api_version *version = apig_calloc(1, sizeof *version);
   p->object = version;
-  p->remark = apig_strdup(op->remark ? op->remark : "");
-  if (!version || !p->remark)
+  p->publish_remark = op->remark_shared
+                          ? apig_shared_ref(op->remark_shared)
+                          : apig_shared_new(op->remark ? op->remark : "");
+  if (!version || !p->publish_remark)
     return -1;
-  version->remark = apig_strdup(op->remark ? op->remark : "");
+  version->remark = apig_shared_ref(p->publish_remark);
   if (op->def) {
     p->fields.def = apig_def_new(op->def, op->def_len);
     if (!p->fields.def)
       return -1;
   }
-  return version->remark ? 0 : -1;
+  return 0;
 }
 
 static int prepare_op(prepared *p, const apig_store *store, const apig_op *op,
@@ -214,13 +217,14 @@ static void discard_prepared(prepared *p, const apig_op *op) {
     discard_instance(p->object);
   } else if (op->kind == APIG_OP_PUBLISH && p->object) {
     apig_api_version *version = p->object;
-    apig_free(version->remark);
+    apig_shared_unref(version->remark);
     apig_free(version);
   } else {
     apig_free(p->object);
   }
   apig_free(p->name);
   apig_free(p->remark);
+  apig_shared_unref(p->publish_remark);
   fields_free(&p->fields);
   memset(p, 0, sizeof *p);
 }
@@ -400,7 +404,7 @@ static int commit_api_delete(apig_instance *inst, const apig_op *op) {
   else
     inst->last_api = api->prev;
   for (size_t i = 0; i < api->env_count; i++)
-    apig_free(api->envs[i].publish_remark);
+    apig_shared_unref(api->envs[i].publish_remark);
   apig_free(api->envs);
   api->envs = NULL;
   api->env_count = 0;
@@ -476,9 +480,9 @@ static int commit_publish(apig_instance *inst, const apig_op *op,
   }
   slot->effective = version;
   slot->publish_ns = op->time_ns;
-  apig_free(slot->publish_remark);
-  slot->publish_remark = p->remark;
-  p->remark = NULL;
+  apig_shared_unref(slot->publish_remark);
+  slot->publish_remark = p->publish_remark;
+  p->publish_remark = NULL;
   return 0;
 }
 
