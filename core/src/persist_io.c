@@ -159,7 +159,8 @@ void record_frame(apig_buf *out, uint64_t seq, const char *payload,
   put_u32(header, RECORD_MAGIC);
   put_u32(header + 4, (uint32_t)len);
   put_u64(header + 8, seq);
-  put_u32(header + 16, record_crc(header + 8, payload, len));
+  put_u32(header + RECORD_CRC_OFFSET,
+          record_crc(header + 8, payload, len));
   apig_buf_append(out, header, sizeof header);
   apig_buf_append(out, payload, len);
 }
@@ -178,7 +179,7 @@ int record_next(const char *data, size_t size, size_t *offset,
   if (size - at - RECORD_HEADER < len)
     return 1;
   const char *payload = data + at + RECORD_HEADER;
-  if (record_crc(h + 8, payload, len) != get_u32(h + 16))
+  if (record_crc(h + 8, payload, len) != get_u32(h + RECORD_CRC_OFFSET))
     return at + RECORD_HEADER + len == size ? 1 : -1;
   out->seq = get_u64(h + 8);
   out->payload = payload;

@@ -16,6 +16,7 @@
 
 #define RECORD_MAGIC 0x524a5041u /* "APJR" read as little-endian */
 #define RECORD_HEADER 20
+#define RECORD_CRC_OFFSET 16 /* the u32 CRC-32 within the header */
 #define MAX_RECORD (256u << 20)
 
 /* Test hook: APIG_FAULT_INJECT="write:N,fsync:N,pause:STEP" makes the Nth

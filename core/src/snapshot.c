@@ -62,8 +62,8 @@ static void writer_end_record(writer *w) {
   size_t start = w->out.len;
   record_frame(&w->out, w->records + 1, w->payload.data, w->payload.len);
   if (!w->out.failed)
-    w->crc = crc32_z(w->crc, (const Bytef *)w->out.data + start,
-                     w->out.len - start);
+    w->crc = crc32_z(w->crc, (const Bytef *)w->out.data + start +
+                                 RECORD_CRC_OFFSET, 4);
   w->records++;
   apig_buf_reset(&w->payload);
   if (w->out.len >= WRITE_CHUNK)
@@ -94,14 +94,19 @@ static void write_slot(writer *w, const apig_instance *inst,
                   .time_ns = v->publish_ns};
     writer_op(w, &op);
   }
-  if (slot->effective) {
+  /* Replaying the publishes leaves the newest version effective since its
+   * own time; a SWITCH op is only needed when the state differs. */
+  int replayed = slot->version_count > 0 &&
+                 slot->effective == slot->versions[0] &&
+                 slot->publish_ns == slot->versions[0]->publish_ns;
+  if (slot->effective && !replayed) {
     apig_op sw = {.kind = APIG_OP_SWITCH,
                   .project_id = inst->project_id,
                   .instance_id = inst->instance_id,
                   .id = slot->effective->id,
                   .time_ns = slot->publish_ns};
     writer_op(w, &sw);
-  } else if (slot->version_count > 0) {
+  } else if (!slot->effective && slot->version_count > 0) {
     apig_op off = {.kind = APIG_OP_OFFLINE,
                    .project_id = inst->project_id,
                    .instance_id = inst->instance_id,
@@ -254,12 +259,14 @@ int snapshot_write_file(const char *dir, const char *tmp_name,
 /* ---- loading ---- */
 
 static const char *check_header(const char *data, size_t size,
-                                size_t *offset) {
+                                size_t *offset, uint32_t *version) {
   *offset = 0;
   if (size < SNAPSHOT_HEADER || memcmp(data, "APIGSNAP", 8) != 0)
     return "not a snapshot file (bad magic)";
   *offset = 8;
-  if (get_u32((const unsigned char *)data + 8) != SNAPSHOT_FORMAT_VERSION)
+  *version = get_u32((const unsigned char *)data + 8);
+  if (*version != SNAPSHOT_FORMAT_VERSION &&
+      *version != SNAPSHOT_FORMAT_WHOLE_CRC)
     return "unsupported snapshot format version";
   *offset = SNAPSHOT_HEADER;
   return NULL;
@@ -278,8 +285,8 @@ static const char *check_end(const record_view *r, uLong crc,
 
 /* Applies every record; returns NULL or the problem, with *offset at it. */
 static const char *load_records(const char *data, size_t size,
-                                size_t *offset, apig_store *store,
-                                op_scratch *scratch) {
+                                size_t *offset, uint32_t version,
+                                apig_store *store, op_scratch *scratch) {
   uLong crc = crc32(0L, Z_NULL, 0);
   uint64_t records = 0;
   for (;;) {
@@ -296,7 +303,11 @@ static const char *load_records(const char *data, size_t size,
         *offset = start;
       return problem;
     }
-    crc = crc32_z(crc, (const Bytef *)data + start, *offset - start);
+    if (version == SNAPSHOT_FORMAT_WHOLE_CRC)
+      crc = crc32_z(crc, (const Bytef *)data + start, *offset - start);
+    else
+      crc = crc32_z(crc, (const Bytef *)data + start + RECORD_CRC_OFFSET,
+                    4);
     records++;
     if (r.seq != records) {
       *offset = start;
@@ -314,13 +325,14 @@ int snapshot_load(const char *path, apig_store *store, uint64_t *seq,
   const char *data;
   size_t size, offset = 0;
   const char *problem = NULL;
+  uint32_t version = 0;
   *seq = 0;
   if (persist_map(path, &data, &size) != 0)
     problem = strerror(errno);
   else
-    problem = check_header(data, size, &offset);
+    problem = check_header(data, size, &offset, &version);
   if (!problem)
-    problem = load_records(data, size, &offset, store, scratch);
+    problem = load_records(data, size, &offset, version, store, scratch);
   if (!problem)
     *seq = get_u64((const unsigned char *)data + 12);
   persist_unmap(data, size);

@@ -3,8 +3,11 @@
  * Layout: the 8-byte magic "APIGSNAP", a u32 format version, the u64
  * sequence of the last journal record the snapshot holds, then records
  * (framed as in persist_io.h, numbered from 1) and an end record numbered
- * 0 whose payload is the u32 CRC-32 and the u64 count of all records
- * before it. Each record is one apig_store_apply call at load time.
+ * 0 whose payload is a u32 CRC-32 and the u64 count of all records before
+ * it. In format 3 that CRC-32 covers the records' own CRC fields, which
+ * already cover every byte; in format 2 it covered the records whole, so
+ * loading read each byte twice. Each record is one apig_store_apply call
+ * at load time.
  */
 #ifndef APIG_SNAPSHOT_H
 #define APIG_SNAPSHOT_H
@@ -16,8 +19,9 @@
 
 /* Bump when the layout of records or the op encoding changes; files of
  * another version are then rejected with a clear error instead of being
- * misread. Version 1 held ops as JSON text. */
-#define SNAPSHOT_FORMAT_VERSION 2
+ * misread. Version 1 held ops as JSON text. Version 2 files still load. */
+#define SNAPSHOT_FORMAT_VERSION 3
+#define SNAPSHOT_FORMAT_WHOLE_CRC 2
 #define SNAPSHOT_HEADER 20
 
 /* Where a snapshot write stands; on failure `step` names the step that
