@@ -18,7 +18,7 @@
 #include "alloc.h"
 #include "persist.h"
 
-#define RECORD_TARGET (256u << 10) /* payload bytes per record */
+#define RECORD_TARGET (32u << 10) /* payload bytes per record */
 #define WRITE_CHUNK (1u << 20)     /* bytes buffered before write() */
 
 typedef struct writer {
