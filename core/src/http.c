@@ -31,6 +31,7 @@
 #define LINGER_MS 2000
 /* Stop parsing pipelined requests while this much output is unsent. */
 #define WRITE_HIGH_WATER (256 * 1024)
+#define PENDING_MAX (64 * 1024) /* input kept while a request waits */
 /* At most one "connection limit reached" warning per interval. */
 #define REJECT_LOG_INTERVAL_MS 1000
 
@@ -936,16 +937,31 @@ static void conn_on_alloc(uv_handle_t *handle, size_t suggested,
   buf->len = sizeof conn->server->read_buffer;
 }
 
-/* Keeps the unparsed input: the shared read buffer is reused next read. */
+/* Keeps unparsed input after any kept before, because the shared read
+ * buffer is reused by the next read. */
 static void conn_keep_pending(http_conn *conn, const char *data, size_t len) {
-  conn->pending = apig_malloc(len);
-  if (!conn->pending) {
+  size_t kept = conn->pending_len - conn->pending_off;
+  char *joined = apig_malloc(kept + len);
+  if (!joined) {
     conn_close(conn);
     return;
   }
-  memcpy(conn->pending, data, len);
-  conn->pending_len = len;
+  if (kept)
+    memcpy(joined, conn->pending + conn->pending_off, kept);
+  memcpy(joined + kept, data, len);
+  apig_free(conn->pending);
+  conn->pending = joined;
+  conn->pending_len = kept + len;
   conn->pending_off = 0;
+}
+
+/* Whether to go on reading while the connection waits. During a journal
+ * flush it does, up to PENDING_MAX bytes kept: stopping and restarting
+ * would cost two epoll_ctl calls for each durable request. */
+static int conn_reads_while_blocked(const http_conn *conn) {
+  return conn->phase == PHASE_WAITING && !conn->write_blocked &&
+         !conn->finishing && !conn->closing &&
+         conn->pending_len - conn->pending_off <= PENDING_MAX;
 }
 
 static void conn_on_eof(http_conn *conn) {
@@ -966,13 +982,26 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread,
   http_conn *conn = stream->data;
   const apig_allocator *previous = apig_alloc_enter(conn->server->allocator);
 
-  if (nread > 0 && !conn->lingering) {
+  if (nread > 0 && !conn->lingering && (conn->finishing || conn->closing)) {
+    /* Input after the last response is dropped. */
+  } else if (nread > 0 && !conn->lingering &&
+             (conn_blocked(conn) || conn->pending)) {
+    /* Read while a request waits for its journal flush: kept in order
+     * behind any earlier input, parsed once the response is queued. */
+    conn_keep_pending(conn, buf->base, (size_t)nread);
+    if (!conn_blocked(conn))
+      conn_continue(conn);
+    else if (!conn_reads_while_blocked(conn))
+      conn_read_stop(conn);
+  } else if (nread > 0 && !conn->lingering) {
     size_t used = conn_parse(conn, buf->base, (size_t)nread);
     if (!conn->finishing && !conn->closing && conn_blocked(conn)) {
-      /* Read no more until the pending response is queued. */
-      conn_read_stop(conn);
       if (used < (size_t)nread)
         conn_keep_pending(conn, buf->base + used, (size_t)nread - used);
+      /* Read no more until the pending response is queued, except during
+       * a journal flush. */
+      if (!conn_reads_while_blocked(conn))
+        conn_read_stop(conn);
     }
   } else if (nread == UV_EOF) {
     conn_on_eof(conn);

@@ -56,6 +56,28 @@ describe("request framing", function()
       answers[2].headers["x-request-id"])
   end)
 
+  it("answers batches that arrive during a journal flush in order",
+    function()
+      -- Pieces of 50 bytes: later requests arrive while earlier ones wait
+      -- for their flush, and the server keeps them in order.
+      local bytes = publish_bytes({ apis[1] }, "piece-one") ..
+        publish_bytes({ apis[2] }, "piece-two") ..
+        publish_bytes({ apis[1] }, "piece-three") ..
+        closing_get("/healthz")
+      local pieces = {}
+      for i = 1, #bytes, 50 do pieces[#pieces + 1] = bytes:sub(i, i + 49) end
+      local answers = exchange(pieces, 0.0005)
+      assert.equal(4, #answers)
+      local expected = { { apis[1], "piece-one" }, { apis[2], "piece-two" },
+                         { apis[1], "piece-three" } }
+      for i, want in ipairs(expected) do
+        assert.equal(200, answers[i].status)
+        assert.equal(want[1], answers[i].json.success[1].api_id)
+        assert.equal(want[2], answers[i].json.success[1].remark)
+      end
+      assert.equal(200, answers[4].status)
+    end)
+
   it("answers requests sent one byte at a time like whole ones", function()
     local three = io_.request_bytes("GET", server.base .. "/envs") ..
       io_.request_bytes("GET", server.base .. "/apis/" .. apis[3]) ..
