@@ -591,3 +591,8 @@ cJSON *apig_json_parse(const char *text, size_t len, char *err,
 int apig_json_out_of_memory(const char *err) {
   return err && strncmp(err, "out of memory", 13) == 0;
 }
+
+int apig_json_valid(const char *text, size_t len) {
+  scanner s = {(const unsigned char *)text, text ? len : 0, 0, NULL, 0};
+  return scan_document(&s) == 0;
+}

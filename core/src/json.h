@@ -19,6 +19,10 @@
 cJSON *apig_json_parse(const char *text, size_t len, char *err,
                        size_t err_size);
 
+/* Returns 1 when text[0..len) passes the checks of apig_json_parse other
+ * than the one for duplicate keys, else 0. Builds no tree. */
+int apig_json_valid(const char *text, size_t len);
+
 /* Does err, set by a failed apig_json_parse, say that memory ran out
  * rather than that the input is invalid? Such reasons start with
  * "out of memory". */

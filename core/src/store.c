@@ -72,13 +72,7 @@ void apig_store_version_free(apig_api_version *version) {
 }
 
 static void api_free_fields(apig_api *api) {
-  apig_free(api->name);
-  apig_free(api->req_method);
-  apig_free(api->req_uri);
-  apig_free(api->auth_type);
-  apig_free(api->req_protocol);
-  apig_free(api->backend_type);
-  apig_free(api->remark);
+  apig_free(api->field_text);
   apig_def_unref(api->def);
 }
 

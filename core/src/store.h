@@ -88,9 +88,11 @@ typedef struct apig_api {
   char id[APIG_ID_LEN + 1];
   apig_group *group;
   struct apig_api *group_prev, *group_next; /* list of the group's APIs */
-  /* Fields copied out of def for filters and policy views. */
-  char *name, *req_method, *req_uri, *auth_type, *req_protocol;
-  char *backend_type, *remark;
+  /* Fields copied out of def for filters and policy views; the strings
+   * live in field_text, one allocation. */
+  char *field_text;
+  const char *name, *req_method, *req_uri, *auth_type, *req_protocol;
+  const char *backend_type, *remark;
   int type;
   apig_def *def;
   int64_t register_ns, update_ns;

@@ -3,18 +3,16 @@
  * not at all. Handlers validate ops against the state first; an op that
  * still does not fit (a damaged journal, say) makes apply fail unchanged.
  */
-#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "def_fields.h"
 #include "store.h"
 
-/* The fields of an API definition that the store keeps outside the blob. */
+/* An API definition and the fields the store keeps outside it. */
 typedef struct api_fields {
-  char *name, *req_method, *req_uri, *auth_type, *req_protocol;
-  char *backend_type, *remark;
-  int type;
+  apig_def_fields read;
   apig_def *def;
 } api_fields;
 
@@ -26,47 +24,19 @@ typedef struct prepared {
   api_fields fields;
 } prepared;
 
-static char *json_field(const cJSON *obj, const char *key, int *failed) {
-  const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-  if (!cJSON_IsString(item))
-    return NULL;
-  char *copy = apig_strdup(item->valuestring);
-  if (!copy)
-    *failed = 1;
-  return copy;
-}
-
 static void fields_free(api_fields *f) {
-  apig_free(f->name);
-  apig_free(f->req_method);
-  apig_free(f->req_uri);
-  apig_free(f->auth_type);
-  apig_free(f->req_protocol);
-  apig_free(f->backend_type);
-  apig_free(f->remark);
+  apig_free(f->read.text);
   apig_def_unref(f->def);
   memset(f, 0, sizeof *f);
 }
 
 static int fields_prepare(api_fields *f, const char *def, size_t len) {
-  cJSON *obj = cJSON_ParseWithLength(def, len);
-  if (!cJSON_IsObject(obj)) {
-    cJSON_Delete(obj);
+  if (apig_def_fields_read(&f->read, def, len) != 0)
     return -1;
-  }
-  int failed = 0;
-  f->name = json_field(obj, "name", &failed);
-  f->req_method = json_field(obj, "req_method", &failed);
-  f->req_uri = json_field(obj, "req_uri", &failed);
-  f->auth_type = json_field(obj, "auth_type", &failed);
-  f->req_protocol = json_field(obj, "req_protocol", &failed);
-  f->backend_type = json_field(obj, "backend_type", &failed);
-  f->remark = json_field(obj, "remark", &failed);
-  const cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
-  f->type = cJSON_IsNumber(type) ? type->valueint : 0;
-  cJSON_Delete(obj);
   f->def = apig_def_new(def, len);
-  if (failed || !f->def || !f->name || !f->req_method || !f->req_uri) {
+  const char *const *value = f->read.value;
+  if (!f->def || !value[APIG_FIELD_NAME] || !value[APIG_FIELD_REQ_METHOD] ||
+      !value[APIG_FIELD_REQ_URI]) {
     fields_free(f);
     return -1;
   }
@@ -340,11 +310,8 @@ static int commit_api_put(apig_instance *inst, const apig_op *op,
     return -1;
   apig_api *api = apig_instance_api(inst, op->id);
   if (api) {
-    api_fields old = {api->name,         api->req_method, api->req_uri,
-                      api->auth_type,    api->req_protocol,
-                      api->backend_type, api->remark,     api->type,
-                      api->def};
-    fields_free(&old);
+    apig_free(api->field_text);
+    apig_def_unref(api->def);
     if (api->group != group) {
       group_unlink(api);
       group_link(group, api);
@@ -365,14 +332,16 @@ static int commit_api_put(apig_instance *inst, const apig_op *op,
     group_link(group, api);
   }
   api->update_ns = op->time2_ns ? op->time2_ns : op->time_ns;
-  api->name = p->fields.name;
-  api->req_method = p->fields.req_method;
-  api->req_uri = p->fields.req_uri;
-  api->auth_type = p->fields.auth_type;
-  api->req_protocol = p->fields.req_protocol;
-  api->backend_type = p->fields.backend_type;
-  api->remark = p->fields.remark;
-  api->type = p->fields.type;
+  const char *const *value = p->fields.read.value;
+  api->field_text = p->fields.read.text;
+  api->name = value[APIG_FIELD_NAME];
+  api->req_method = value[APIG_FIELD_REQ_METHOD];
+  api->req_uri = value[APIG_FIELD_REQ_URI];
+  api->auth_type = value[APIG_FIELD_AUTH_TYPE];
+  api->req_protocol = value[APIG_FIELD_REQ_PROTOCOL];
+  api->backend_type = value[APIG_FIELD_BACKEND_TYPE];
+  api->remark = value[APIG_FIELD_REMARK];
+  api->type = p->fields.read.type;
   api->def = p->fields.def;
   memset(&p->fields, 0, sizeof p->fields);
   return 0;
