@@ -132,7 +132,7 @@ static int prepare_publish(prepared *p, const apig_store *store,
   p->api = api;
   /* Room for one more history slot; growing capacity changes no state. */
   if (api->env_count == api->env_cap) {
-    size_t cap = api->env_cap ? api->env_cap * 2 : 2;
+    size_t cap = api->env_cap ? api->env_cap * 2 : 1;
     apig_api_env *envs = apig_realloc(api->envs, cap * sizeof *envs);
     if (!envs)
       return -1;
