@@ -56,8 +56,15 @@ uint64_t apig_persist_append(apig_persist *p, const apig_op *ops,
   uint64_t seq = p->seq + 1;
   record_frame(&record, seq, payload.data, payload.len);
   int failed = payload.failed || record.failed || payload.len > MAX_RECORD;
-  if (!failed &&
-      persist_write(&p->faults, p->journal_fd, record.data, record.len) != 0) {
+  int deferred = p->loop && p->options.fsync_mode == APIG_FSYNC_ALWAYS;
+  if (!failed && deferred) {
+    if (apig_buf_reserve(&p->unwritten, record.len) == 0)
+      apig_buf_append(&p->unwritten, record.data, record.len);
+    else
+      failed = 1;
+    p->unwritten.failed = 0; /* the records already held stay valid */
+  } else if (!failed && persist_write(&p->faults, p->journal_fd, record.data,
+                                      record.len) != 0) {
     apig_logf(p->logger, APIG_LOG_ERROR, NULL,
               "journal write to %s/journal-%016" PRIx64 ".apig failed: %s",
               p->dir, p->journal_first, strerror(errno));
@@ -80,6 +87,25 @@ uint64_t apig_persist_append(apig_persist *p, const apig_op *ops,
   return seq;
 }
 
+/* Writes the records held in p->unwritten. Returns 0, or -1 after logging
+ * and cutting the file back to where they started; the caller then treats
+ * it as a failed flush. */
+static int write_unwritten(apig_persist *p) {
+  if (p->unwritten.len == 0 || p->journal_fd < 0)
+    return 0;
+  off_t start = p->journal_size - (off_t)p->unwritten.len;
+  int rc = persist_write(&p->faults, p->journal_fd, p->unwritten.data,
+                         p->unwritten.len);
+  if (rc != 0) {
+    apig_logf(p->logger, APIG_LOG_ERROR, NULL,
+              "journal write to %s/journal-%016" PRIx64 ".apig failed: %s",
+              p->dir, p->journal_first, strerror(errno));
+    persist_cut_journal(p, start);
+  }
+  apig_buf_reset(&p->unwritten);
+  return rc;
+}
+
 /* Cuts the current journal file back to size, removing a partly written
  * record. When even that fails the file holds garbage before any later
  * record, so appends stop until a restart. */
@@ -97,9 +123,16 @@ void persist_cut_journal(apig_persist *p, off_t size) {
 void apig_persist_rollback(apig_persist *p, uint64_t seq) {
   if (seq != p->seq || seq == 0 || p->journal_first > seq)
     return;
-  persist_cut_journal(p, p->last_record_offset);
-  if (p->broken)
-    return;
+  size_t record = (size_t)(p->journal_size - p->last_record_offset);
+  if (p->unwritten.len >= record) {
+    p->unwritten.len -= record;
+    if (p->unwritten.data)
+      p->unwritten.data[p->unwritten.len] = '\0';
+  } else {
+    persist_cut_journal(p, p->last_record_offset);
+    if (p->broken)
+      return;
+  }
   p->bytes_since_snapshot -= (uint64_t)(p->journal_size -
                                         p->last_record_offset);
   p->journal_size = p->last_record_offset;
@@ -116,6 +149,11 @@ int persist_rotate_journal(apig_persist *p) {
     return 0;
   if (p->retired_count == MAX_RETIRED && persist_flush_sync(p) != 0)
     return -1;
+  /* Records held for the old file go into it before it retires. */
+  if (write_unwritten(p) != 0) {
+    persist_flush_failed(p);
+    return -1;
+  }
   char name[64];
   persist_journal_name(name, sizeof name, p->seq + 1);
   char *path = persist_path(p->dir, name);
@@ -167,6 +205,10 @@ int persist_flush_sync(apig_persist *p) {
   if (p->options.fsync_mode == APIG_FSYNC_OFF || p->journal_fd < 0) {
     p->synced_seq = p->seq;
     return 0;
+  }
+  if (write_unwritten(p) != 0) {
+    persist_flush_failed(p);
+    return -1;
   }
   int fds[MAX_RETIRED + 1];
   size_t n = p->retired_count;
@@ -262,6 +304,10 @@ static void flush_done(uv_work_t *work, int status) {
 }
 
 static void start_flush(apig_persist *p) {
+  if (write_unwritten(p) != 0) {
+    persist_flush_failed(p);
+    return;
+  }
   persist_flush_job *job = &p->job;
   size_t n = p->retired_count;
   memcpy(job->fds, p->retired, n * sizeof job->fds[0]);
@@ -310,6 +356,7 @@ void apig_persist_wait(apig_persist *p, uint64_t seq, apig_durable_cb cb,
 void persist_flush_failed(apig_persist *p) {
   if (p->child > 0 && !p->go_sent)
     persist_stop_child(p, 0);
+  apig_buf_reset(&p->unwritten); /* the reload cuts what they follow */
   uint64_t lost = p->seq - p->synced_seq;
   if (persist_reload(p) == 0)
     apig_logf(p->logger, APIG_LOG_WARN, NULL,
@@ -621,6 +668,7 @@ void apig_persist_close(apig_persist *p, const apig_store *store) {
   persist_notify(p, p->synced_seq < p->seq);
   persist_close_files(p);
   close(p->lock_fd);
+  apig_buf_free(&p->unwritten);
   apig_free(p->scratch.ops);
   apig_free(p->dir);
   apig_free(p);
