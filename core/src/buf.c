@@ -48,13 +48,40 @@ int apig_buf_grow(apig_buf *b, size_t extra) {
   return 0;
 }
 
+void apig_buf_put_uint(apig_buf *b, unsigned long long v) {
+  char digits[20];
+  size_t n = 0;
+  do {
+    digits[sizeof digits - ++n] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  apig_buf_append(b, digits + sizeof digits - n, n);
+}
+
 void apig_buf_vprintf(apig_buf *b, const char *fmt, va_list ap) {
+  /* Formats into the room there is, and only when the text is longer
+   * grows the buffer and formats again. */
+  if (b->failed)
+    return;
+  size_t room = b->cap > b->len ? b->cap - b->len : 0;
   va_list copy;
   va_copy(copy, ap);
-  int n = vsnprintf(NULL, 0, fmt, copy);
+  int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, copy);
   va_end(copy);
-  if (n < 0 || apig_buf_reserve(b, (size_t)n) != 0)
+  if (n < 0) {
+    if (room)
+      b->data[b->len] = '\0';
     return;
+  }
+  if ((size_t)n < room) {
+    b->len += (size_t)n;
+    return;
+  }
+  if (apig_buf_reserve(b, (size_t)n) != 0) {
+    if (room)
+      b->data[b->len] = '\0'; /* undo the cut-off attempt */
+    return;
+  }
   vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
   b->len += (size_t)n;
 }

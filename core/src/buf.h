@@ -46,6 +46,8 @@ static inline void apig_buf_puts(apig_buf *b, const char *s) {
 static inline void apig_buf_putc(apig_buf *b, char c) {
   apig_buf_append(b, &c, 1);
 }
+/* Appends the decimal digits of v. */
+void apig_buf_put_uint(apig_buf *b, unsigned long long v);
 void apig_buf_printf(apig_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void apig_buf_vprintf(apig_buf *b, const char *fmt, va_list ap);

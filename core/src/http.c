@@ -375,16 +375,23 @@ static void conn_send_reply(http_conn *conn, const apig_reply *reply,
   size_t count = apig_reply_headers(reply, headers);
 
   apig_buf_init(&out);
-  apig_buf_printf(&out, "HTTP/1.1 %d %s\r\n", reply->status,
-                  status_reason(reply->status));
+  apig_buf_reserve(&out, 512 + (head ? 0 : reply->body.len));
+  apig_buf_puts(&out, "HTTP/1.1 ");
+  apig_buf_put_uint(&out, (unsigned)reply->status);
+  apig_buf_putc(&out, ' ');
+  apig_buf_puts(&out, status_reason(reply->status));
+  apig_buf_puts(&out, "\r\n");
   for (size_t i = 0; i < count; i++) {
     apig_buf_append(&out, headers[i].name, headers[i].name_len);
     apig_buf_append(&out, ": ", 2);
     apig_buf_append(&out, headers[i].value, headers[i].value_len);
     apig_buf_append(&out, "\r\n", 2);
   }
-  if (reply->status != 204)
-    apig_buf_printf(&out, "Content-Length: %zu\r\n", reply->body.len);
+  if (reply->status != 204) {
+    apig_buf_puts(&out, "Content-Length: ");
+    apig_buf_put_uint(&out, reply->body.len);
+    apig_buf_puts(&out, "\r\n");
+  }
   apig_buf_puts(&out, keep_alive ? "Connection: keep-alive\r\n\r\n"
                                  : "Connection: close\r\n\r\n");
   if (reply->status != 204 && !head && reply->body.len > 0)

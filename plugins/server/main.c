@@ -51,7 +51,6 @@ typedef struct server {
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
-/* Writes one log line to stderr: text or JSON. */
 /* Appends a message as valid UTF-8 whatever a client or a policy put into
  * it: bytes of invalid UTF-8 become '?'. With escape set (text logs),
  * control characters and backslashes become escapes too, so one event
@@ -105,21 +104,37 @@ static void log_line(void *ud, const apig_log_event *event) {
   apig_buf message, line;
   apig_buf_init(&message);
   apig_buf_init(&line);
-  append_clean(&message, event->message, !config->json_logs);
+  apig_buf_reserve(&line, 256 + strlen(event->message));
   if (config->json_logs) {
-    apig_buf_printf(&line, "{\"time\":\"%s\",\"level\":\"%s\"", when,
-                    level_names[event->level]);
-    if (event->request_id[0])
-      apig_buf_printf(&line, ",\"request_id\":\"%s\"", event->request_id);
+    append_clean(&message, event->message, 0);
+    apig_buf_puts(&line, "{\"time\":\"");
+    apig_buf_puts(&line, when);
+    apig_buf_puts(&line, "\",\"level\":\"");
+    apig_buf_puts(&line, level_names[event->level]);
+    apig_buf_putc(&line, '"');
+    if (event->request_id[0]) {
+      apig_buf_puts(&line, ",\"request_id\":\"");
+      apig_buf_puts(&line, event->request_id);
+      apig_buf_putc(&line, '"');
+    }
     apig_buf_puts(&line, ",\"message\":");
     apig_buf_json_string(&line, message.data ? message.data : "",
                          message.len);
     apig_buf_puts(&line, "}\n");
   } else {
-    apig_buf_printf(&line, "%s %-5s %s%s%s", when, level_names[event->level],
-                    event->request_id[0] ? "request_id=" : "",
-                    event->request_id, event->request_id[0] ? " " : "");
-    apig_buf_append(&line, message.data ? message.data : "", message.len);
+    /* "TIME LEVEL [request_id=ID ]MESSAGE", the level padded to 5. */
+    const char *level = level_names[event->level];
+    apig_buf_puts(&line, when);
+    apig_buf_putc(&line, ' ');
+    apig_buf_puts(&line, level);
+    for (size_t pad = strlen(level); pad < 6; pad++)
+      apig_buf_putc(&line, ' ');
+    if (event->request_id[0]) {
+      apig_buf_puts(&line, "request_id=");
+      apig_buf_puts(&line, event->request_id);
+      apig_buf_putc(&line, ' ');
+    }
+    append_clean(&line, event->message, 1);
     apig_buf_putc(&line, '\n');
   }
   if (line.data)
