@@ -21,7 +21,7 @@ void apig_buf_reset(apig_buf *b); /* keeps the allocation */
  * once an allocation has failed. apig_buf_reserve is the fast path. */
 int apig_buf_grow(apig_buf *b, size_t extra);
 
-/* The appends below are inline because answers are built from many short
+/* The appends below are inline because responses are built from many short
  * pieces, most of them string literals whose length the compiler knows. */
 static inline int apig_buf_reserve(apig_buf *b, size_t extra) {
   if (!b->failed && b->len + extra + 1 <= b->cap && b->len + extra >= extra)

@@ -58,7 +58,7 @@ static const char *skip_space(const char *p, const char *end) {
 }
 
 /* p is at an opening quote; returns the closing quote and sets *escaped
- * when the string holds a backslash. */
+ * when the string contains a backslash. */
 static const char *string_end(const char *p, const char *end, int *escaped) {
   *escaped = 0;
   for (p++; p < end && *p != '"'; p++)

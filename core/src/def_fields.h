@@ -1,5 +1,5 @@
 /* The fields of an API definition that the store keeps outside the JSON
- * text, for filters, policy views and answers. */
+ * text, for filters, policy views and responses. */
 #ifndef APIG_DEF_FIELDS_H
 #define APIG_DEF_FIELDS_H
 

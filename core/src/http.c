@@ -947,18 +947,18 @@ static void conn_on_alloc(uv_handle_t *handle, size_t suggested,
 /* Keeps unparsed input after any kept before, because the shared read
  * buffer is reused by the next read. */
 static void conn_keep_pending(http_conn *conn, const char *data, size_t len) {
-  size_t kept = conn->pending_len - conn->pending_off;
-  char *joined = apig_malloc(kept + len);
+  size_t earlier = conn->pending_len - conn->pending_off;
+  char *joined = apig_malloc(earlier + len);
   if (!joined) {
     conn_close(conn);
     return;
   }
-  if (kept)
-    memcpy(joined, conn->pending + conn->pending_off, kept);
-  memcpy(joined + kept, data, len);
+  if (earlier)
+    memcpy(joined, conn->pending + conn->pending_off, earlier);
+  memcpy(joined + earlier, data, len);
   apig_free(conn->pending);
   conn->pending = joined;
-  conn->pending_len = kept + len;
+  conn->pending_len = earlier + len;
   conn->pending_off = 0;
 }
 

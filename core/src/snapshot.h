@@ -4,8 +4,8 @@
  * sequence of the last journal record the snapshot holds, then records
  * (framed as in persist_io.h, numbered from 1) and an end record numbered
  * 0 whose payload is a u32 CRC-32 and the u64 count of all records before
- * it. In format 3 that CRC-32 covers the records' own CRC fields, which
- * already cover every byte; in format 2 it covered the records whole, so
+ * it. In format 3 that CRC-32 covers the records' own CRC fields, because
+ * those already cover every byte. Format 2 covered the records whole, so
  * loading read each byte twice. Each record is one apig_store_apply call
  * at load time.
  */

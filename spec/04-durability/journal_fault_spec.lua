@@ -1,5 +1,6 @@
--- A failing journal write while the server runs: the change it carried is
--- answered with 500 APIG.9999 and left out, and the server keeps serving.
+-- A failing journal write while the server runs: the request whose change
+-- it carried gets 500 APIG.9999, the change is left out, and the server
+-- keeps serving.
 -- While serving with fsync on, the records of requests that arrive during
 -- one flush go to disk in a single write, so here a failed write can carry
 -- several changes at once.
@@ -52,7 +53,7 @@ describe("a journal write that fails while serving", function()
     assert.equal(expected, remarks(server, id))
     assert.truthy(server:log():find("journal write to", 1, true))
 
-    -- The files hold exactly the answered changes.
+    -- The files contain exactly the acknowledged changes.
     server:restart()
     assert.equal(expected, remarks(server, id))
     server:stop()
