@@ -927,11 +927,11 @@ static void conn_continue(http_conn *conn) {
     conn->pending = NULL;
     conn->pending_len = conn->pending_off = 0;
   }
-  if (conn->finishing || conn->closing)
-    return;
+  if (conn->finishing || conn->closing || conn_blocked(conn))
+    return; /* the next queued response calls this again */
   if (conn->read_eof)
     conn_finish(conn);
-  else if (!conn_blocked(conn))
+  else
     conn_read_start(conn);
 }
 

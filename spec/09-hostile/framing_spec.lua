@@ -78,6 +78,28 @@ describe("request framing", function()
       assert.equal(200, answers[4].status)
     end)
 
+  it("answers every pipelined batch when the client half-closes",
+    function()
+      -- The server reads the end of input while a batch waits for its
+      -- journal flush, and still answers it and the ones after it.
+      for count = 1, 3 do
+        local bytes = ""
+        for i = 1, count do
+          bytes = bytes .. publish_bytes({ apis[i] }, "half-close-" .. i)
+        end
+        local sock = io_.connect(server)
+        assert(sock:send(bytes))
+        assert(sock:shutdown("send"))
+        local answers = io_.parse_responses(io_.read_until_close(sock))
+        sock:close()
+        assert.equal(count, #answers)
+        for i = 1, count do
+          assert.equal(200, answers[i].status)
+          assert.equal("half-close-" .. i, answers[i].json.success[1].remark)
+        end
+      end
+    end)
+
   it("answers requests sent one byte at a time like whole ones", function()
     local three = io_.request_bytes("GET", server.base .. "/envs") ..
       io_.request_bytes("GET", server.base .. "/apis/" .. apis[3]) ..
