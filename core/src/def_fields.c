@@ -119,9 +119,11 @@ static int field_index(const char *key, size_t len) {
   return -1;
 }
 
-/* Returns 0, or 1 when the text needs cJSON. */
+/* Returns 0, or 1 when the text needs cJSON. Only the first occurrence of
+ * a key counts, whatever its value, as with cJSON. */
 static int walk(const char *p, const char *end, found *f) {
-  int type_seen = 0, escaped;
+  int seen[APIG_FIELD_COUNT + 1] = {0};
+  int escaped;
   p = skip_space(p, end);
   if (p == end || *p != '{')
     return 1;
@@ -134,18 +136,19 @@ static int walk(const char *p, const char *end, found *f) {
     int index = field_index(key, (size_t)(p - key));
     p = skip_space(p + 1, end); /* at ':' */
     p = skip_space(p + 1, end);
-    if (index >= 0 && index < APIG_FIELD_COUNT && *p == '"' &&
-        !f->at[index]) {
+    int first = index >= 0 && !seen[index];
+    if (index >= 0)
+      seen[index] = 1;
+    if (first && index < APIG_FIELD_COUNT && *p == '"') {
       const char *close = string_end(p, end, &escaped);
       if (escaped)
         return 1;
       f->at[index] = p + 1;
       f->len[index] = (size_t)(close - p - 1);
-    } else if (index == APIG_FIELD_COUNT && !type_seen) {
-      type_seen = 1;
-      if ((*p == '-' || (*p >= '0' && *p <= '9')) &&
-          small_integer(p, end, &f->type) != 0)
-        return 1;
+    } else if (first && index == APIG_FIELD_COUNT &&
+               (*p == '-' || (*p >= '0' && *p <= '9')) &&
+               small_integer(p, end, &f->type) != 0) {
+      return 1;
     }
     p = skip_space(skip_value(p, end), end);
     if (p < end && *p == ',')

@@ -56,6 +56,11 @@ static const char *const texts[] = {
     /* repeated keys: the first wins */
     "{\"name\":\"first\",\"name\":\"second\",\"type\":3,\"type\":4}",
     "{\"type\":\"text\",\"type\":5,\"name\":\"n\"}",
+    /* a repeated key whose first value is not a string */
+    "{\"name\":1,\"name\":\"later\"}",
+    "{\"name\":null,\"name\":\"later\"}",
+    "{\"remark\":{},\"remark\":\"r2\"}",
+    "{\"req_uri\":[\"/a\"],\"req_uri\":\"/b\"}",
     /* wanted names only count at the top level */
     "{\"mock_info\":{\"name\":\"inner\",\"remark\":[\"x\",{\"name\":1}]},"
     "\"name\":\"outer\"}",
