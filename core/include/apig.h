@@ -102,6 +102,10 @@ typedef struct apig_options {
   apig_log_fn log;     /* NULL: nothing is logged */
   void *log_ud;
   apig_log_level log_level; /* lowest level passed to log; APIG_LOG_INFO */
+  /* NULL: none. Called with log_ud just before and just after the server
+   * writes a response, so a host that buffers log lines can write them
+   * out: lines logged before a response then reach the log first. */
+  void (*log_flush)(void *ud);
 } apig_options;
 
 /* Zeroes options and sets log_level to APIG_LOG_INFO. */

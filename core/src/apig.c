@@ -170,7 +170,7 @@ apig_t *apig_open(const apig_options *options, char **errmsg) {
   apig->allocator = options->allocator;
   apply_defaults(&apig->options);
   apig->logger = (apig_logger){options->log, options->log_ud,
-                               options->log_level};
+                               options->log_level, options->log_flush};
   apig_store_init(&apig->store);
   apig_metrics_init(&apig->metrics);
   int failed = 0;

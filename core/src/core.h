@@ -15,7 +15,11 @@ typedef struct apig_logger {
   apig_log_fn fn;
   void *ud;
   apig_log_level level;
+  void (*flush)(void *ud); /* NULL: nothing to flush */
 } apig_logger;
+
+/* Lets the host write out the log lines it buffers. */
+void apig_log_flush(const apig_logger *logger);
 
 void apig_logf(const apig_logger *logger, apig_log_level level,
                const char *request_id, const char *fmt, ...)

@@ -396,7 +396,9 @@ static void conn_send_reply(http_conn *conn, const apig_reply *reply,
                                  : "Connection: close\r\n\r\n");
   if (reply->status != 204 && !head && reply->body.len > 0)
     apig_buf_append(&out, reply->body.data, reply->body.len);
+  apig_log_flush(server_logger(conn->server));
   conn_write(conn, &out);
+  apig_log_flush(server_logger(conn->server));
 }
 
 /* Responds with an error of the HTTP layer and closes the connection. */

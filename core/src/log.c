@@ -3,6 +3,11 @@
 
 #include "core.h"
 
+void apig_log_flush(const apig_logger *logger) {
+  if (logger && logger->flush)
+    logger->flush(logger->ud);
+}
+
 void apig_vlogf(const apig_logger *logger, apig_log_level level,
                 const char *request_id, const char *fmt, va_list ap) {
   if (!logger || !logger->fn || level < logger->level)

@@ -47,11 +47,53 @@ typedef struct server {
   apig_t *apig;
   apig_server *http;
   uv_signal_t sigterm, sigint, sighup, sigusr1;
+  uv_prepare_t log_prepare; /* write the buffered log lines out */
+  uv_check_t log_check;
   int stopping;
   const server_config *config;
 } server;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
+
+/* Log lines buffered while the loop runs, so that the lines of the changes
+ * that one journal flush completes go out in one write. They are written
+ * just before and after each response (the library calls log_flush), at
+ * the end of each loop iteration, on a warning or error, and at 64 KiB. */
+#define LOG_PENDING_MAX (64 * 1024)
+
+static struct {
+  apig_buf pending;
+  int buffering;
+  pthread_t loop_thread;
+} log_out;
+
+static void log_write(const char *data, size_t len) {
+  fwrite(data, 1, len, stderr);
+  fflush(stderr);
+}
+
+static void log_flush(void *ud) {
+  (void)ud;
+  if (log_out.pending.len > 0)
+    log_write(log_out.pending.data, log_out.pending.len);
+  apig_buf_reset(&log_out.pending);
+}
+
+/* Writes line now, or buffers it on the loop thread while the loop runs. */
+static void log_emit(const apig_buf *line, apig_log_level level) {
+  if (!line->data)
+    return;
+  if (!log_out.buffering ||
+      !pthread_equal(pthread_self(), log_out.loop_thread) ||
+      apig_buf_reserve(&log_out.pending, line->len) != 0) {
+    log_flush(NULL);
+    log_write(line->data, line->len);
+    return;
+  }
+  apig_buf_append(&log_out.pending, line->data, line->len);
+  if (level >= APIG_LOG_WARN || log_out.pending.len >= LOG_PENDING_MAX)
+    log_flush(NULL);
+}
 
 /* Appends a message as valid UTF-8 whatever a client or a policy put into
  * it: bytes of invalid UTF-8 become '?'. With escape set (text logs),
@@ -139,9 +181,7 @@ static void log_line(void *ud, const apig_log_event *event) {
     append_clean(&line, event->message, 1);
     apig_buf_putc(&line, '\n');
   }
-  if (line.data)
-    fwrite(line.data, 1, line.len, stderr);
-  fflush(stderr);
+  log_emit(&line, event->level);
   apig_buf_free(&message);
   apig_buf_free(&line);
 }
@@ -370,10 +410,34 @@ static void parse_options(int argc, char **argv, server_config *c) {
 static void on_http_stopped(void *arg) {
   server *s = arg;
   s->http = NULL;
+  uv_close((uv_handle_t *)&s->log_prepare, NULL);
+  uv_close((uv_handle_t *)&s->log_check, NULL);
   uv_close((uv_handle_t *)&s->sigterm, NULL);
   uv_close((uv_handle_t *)&s->sigint, NULL);
   uv_close((uv_handle_t *)&s->sighup, NULL);
   uv_close((uv_handle_t *)&s->sigusr1, NULL);
+}
+
+static void on_log_prepare(uv_prepare_t *handle) {
+  (void)handle;
+  log_flush(NULL);
+}
+
+static void on_log_check(uv_check_t *handle) {
+  (void)handle;
+  log_flush(NULL);
+}
+
+/* From here on, log lines of the loop thread are buffered (see log_out). */
+static void start_log_buffering(server *s) {
+  uv_prepare_init(s->loop, &s->log_prepare);
+  uv_prepare_start(&s->log_prepare, on_log_prepare);
+  uv_unref((uv_handle_t *)&s->log_prepare);
+  uv_check_init(s->loop, &s->log_check);
+  uv_check_start(&s->log_check, on_log_check);
+  uv_unref((uv_handle_t *)&s->log_check);
+  log_out.loop_thread = pthread_self();
+  log_out.buffering = 1;
 }
 
 static void on_signal(uv_signal_t *handle, int signum) {
@@ -459,7 +523,7 @@ static const char *default_instance(apig_t *apig, char *out, size_t size) {
 #define HUGE_PAGE (2ul << 20)
 #define COLLAPSE_MIN (64ul << 20) /* a smaller heap is left alone */
 
-/* Is most of the 2 MiB at `at` resident? */
+/* Returns whether most of the 2 MiB at `at` is resident. */
 static int mostly_resident(unsigned long at) {
   unsigned char pages[HUGE_PAGE / 4096];
   if (mincore((void *)at, HUGE_PAGE, pages) != 0)
@@ -544,6 +608,7 @@ int main(int argc, char **argv) {
   options.journal_max_bytes = config.journal_max_bytes;
   options.log = log_line;
   options.log_ud = &config;
+  options.log_flush = log_flush;
   options.log_level = config.log_level;
   char *errmsg = NULL;
   apig_t *apig = apig_open(&options, &errmsg);
@@ -609,7 +674,11 @@ int main(int argc, char **argv) {
               "http://%s:%d/v2/%.*s/apigw/instances/%s/apis",
               host, apig_server_port(s.http), (int)(colon - instance),
               instance, colon + 1);
+  start_log_buffering(&s);
   uv_run(s.loop, UV_RUN_DEFAULT);
+  log_out.buffering = 0;
+  log_flush(NULL);
+  apig_buf_free(&log_out.pending);
   apig_close(apig);
   uv_loop_close(s.loop);
   /* The handle and its logger are gone; the line keeps the log format. */

@@ -206,7 +206,7 @@ static void test_log(void *ud, const apig_log_event *event) {
   }
 }
 
-static const apig_logger logger = {test_log, NULL, APIG_LOG_DEBUG};
+static const apig_logger logger = {test_log, NULL, APIG_LOG_DEBUG, NULL};
 
 static const char *path_of(const char *name) {
   static char path[256];

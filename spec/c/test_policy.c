@@ -25,7 +25,7 @@ static void capture_log(void *ud, const apig_log_event *event) {
                   event->request_id, event->message);
 }
 
-static const apig_logger logger = {capture_log, NULL, APIG_LOG_DEBUG};
+static const apig_logger logger = {capture_log, NULL, APIG_LOG_DEBUG, NULL};
 
 static const char *log_contains(const char *needle) {
   return log_text.data ? strstr(log_text.data, needle) : NULL;
