@@ -738,9 +738,22 @@ static int content_length_valid(const char *value, size_t len) {
   return 1;
 }
 
+/* Is the value exactly "chunked" (any case), the only transfer coding the
+ * server decodes? A coding before it, such as "gzip, chunked", is not. */
+static int only_chunked(const char *value, size_t len) {
+  while (len > 0 && (*value == ' ' || *value == '\t')) {
+    value++;
+    len--;
+  }
+  while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+    len--;
+  return len == 7 && strncasecmp(value, "chunked", 7) == 0;
+}
+
 /* Rejects the framing headers that let a request be read two ways: a
  * repeated Content-Length (even with equal values), one that is not a plain
- * number, or Content-Length together with Transfer-Encoding. */
+ * number, Content-Length together with Transfer-Encoding, and a transfer
+ * coding other than chunked alone. */
 static int conn_check_framing(http_conn *conn, const http_field *field) {
   if (field_is(conn, field, "content-length")) {
     if (++conn->content_length_count > 1)
@@ -751,6 +764,10 @@ static int conn_check_framing(http_conn *conn, const http_field *field) {
       return conn_fail(conn, APIG_E_BAD_REQUEST,
                        "invalid Content-Length value");
   } else if (field_is(conn, field, "transfer-encoding")) {
+    if (conn->has_transfer_encoding ||
+        !only_chunked(conn->arena.data + field->value_off, field->value_len))
+      return conn_fail(conn, APIG_E_BAD_REQUEST,
+                       "unsupported Transfer-Encoding (only chunked is)");
     conn->has_transfer_encoding = 1;
   } else if (field_is(conn, field, "expect")) {
     conn->expect_continue =

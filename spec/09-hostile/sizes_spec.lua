@@ -99,6 +99,19 @@ describe("hostile framing and sizes", function()
     end)
   end)
 
+  it("rejects transfer codings other than chunked alone", function()
+    local body = t.json.encode { apis = { api }, env_id = env }
+    local chunked = ("%x\r\n%s\r\n0\r\n\r\n"):format(#body, body)
+    for _, coding in ipairs { "gzip, chunked", "chunked, chunked",
+                              "identity" } do
+      local answer = expect_one_error(400, function(sock)
+        assert(sock:send(post_head { "Transfer-Encoding: " .. coding } ..
+          chunked))
+      end)
+      assert.matches("Transfer%-Encoding", answer.json.error_msg)
+    end
+  end)
+
   it("rejects Content-Length with chunked and never runs the hidden request",
     function()
       local hidden = io_.request_bytes("POST", publish_path("offline"), {},
