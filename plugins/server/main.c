@@ -513,7 +513,8 @@ static const char *default_instance(apig_t *apig, char *out, size_t size) {
  * Faulting a fresh heap in as huge pages made loading a large snapshot
  * slower there, so the data loads in 4 KiB pages. A thread then asks the
  * kernel to back the malloc heap ([heap], where the loaded data lives)
- * with huge pages as it grows (MADV_HUGEPAGE), and to collapse each 2 MiB
+ * with huge pages (MADV_HUGEPAGE), and goes on marking what the heap
+ * grows by. Once the heap has 64 MiB or more, it also collapses each 2 MiB
  * of it that is mostly resident into one (MADV_COLLAPSE, Linux 6.1 and
  * later; older kernels skip it). Sparse parts are left alone, because a
  * collapse would fill them in. */
@@ -521,7 +522,8 @@ static const char *default_instance(apig_t *apig, char *out, size_t size) {
 #define MADV_COLLAPSE 25
 #endif
 #define HUGE_PAGE (2ul << 20)
-#define COLLAPSE_MIN (64ul << 20) /* a smaller heap is left alone */
+#define COLLAPSE_MIN (64ul << 20) /* a smaller heap is only marked */
+#define COLLAPSE_PERIOD_S 5
 
 /* Returns whether most of the 2 MiB at `at` is resident. */
 static int mostly_resident(unsigned long at) {
@@ -534,10 +536,14 @@ static int mostly_resident(unsigned long at) {
   return resident * 4 >= sizeof pages * 3;
 }
 
-static void collapse_region(unsigned long start, unsigned long end) {
+/* Marks the region for huge pages, and with collapse set also collapses
+ * the mostly resident parts that it has already. */
+static void collapse_region(unsigned long start, unsigned long end,
+                            int collapse) {
   start = (start + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
   end &= ~(HUGE_PAGE - 1);
-  if (end <= start || madvise((void *)start, end - start, MADV_HUGEPAGE))
+  if (end <= start || madvise((void *)start, end - start, MADV_HUGEPAGE) ||
+      !collapse)
     return;
   for (unsigned long at = start; at < end; at += HUGE_PAGE)
     if (mostly_resident(at) &&
@@ -546,24 +552,46 @@ static void collapse_region(unsigned long start, unsigned long end) {
       return; /* a kernel without MADV_COLLAPSE */
 }
 
-static void *collapse_heap(void *arg) {
-  (void)arg;
+/* Finds the span of the malloc heap: brk() adds a mapping of its own
+ * next to the old one when the old one is marked, so there may be
+ * several. Returns 0, or -1 when there is none. */
+static int heap_span(unsigned long *first, unsigned long *last) {
   FILE *maps = fopen("/proc/self/maps", "r");
   if (!maps)
-    return NULL;
-  unsigned long start = 0, end = 0;
+    return -1;
+  *first = *last = 0;
   char line[512];
   while (fgets(line, sizeof line, maps)) {
+    unsigned long start, end;
     char path[256] = "";
     if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %255s", &start, &end,
-               path) == 3 &&
-        strcmp(path, "[heap]") == 0)
-      break;
-    start = end = 0;
+               path) != 3 ||
+        strcmp(path, "[heap]") != 0)
+      continue;
+    if (*last == 0)
+      *first = start;
+    *last = end;
   }
   fclose(maps);
-  if (end - start >= COLLAPSE_MIN)
-    collapse_region(start, end);
+  return *last > *first ? 0 : -1;
+}
+
+/* Runs for the life of the process: right after the load, then every
+ * COLLAPSE_PERIOD_S seconds for what the heap has grown since. */
+static void *collapse_heap(void *arg) {
+  (void)arg;
+  unsigned long done = 0; /* end of the span collapsed last time */
+  for (;;) {
+    unsigned long first, last;
+    if (heap_span(&first, &last) == 0 && last != done) {
+      int collapse = last - first >= COLLAPSE_MIN;
+      int grown = collapse && done > first && done < last;
+      collapse_region(grown ? done : first, last, collapse);
+      if (collapse)
+        done = last;
+    }
+    sleep(COLLAPSE_PERIOD_S);
+  }
   return NULL;
 }
 
