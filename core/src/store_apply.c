@@ -52,6 +52,10 @@ static apig_instance *op_instance(const apig_store *store, const apig_op *op) {
 typedef struct instance_cache {
   const char *project_id, *instance_id;
   apig_instance *inst;
+  /* Prepare only: the shared remark of the previous PUBLISH op. Ops read
+   * back from a file carry each remark as text, and those of one batch
+   * then share one string again. Not a reference: prepared ops hold it. */
+  char *remark;
 } instance_cache;
 
 static apig_instance *cached_instance(const apig_store *store,
@@ -145,9 +149,13 @@ static int prepare_publish(prepared *p, const apig_store *store,
   }
   apig_api_version *version = apig_calloc(1, sizeof *version);
   p->object = version;
-  p->publish_remark = op->remark_shared
-                          ? apig_shared_ref(op->remark_shared)
-                          : apig_shared_new(op->remark ? op->remark : "");
+  const char *text = op->remark ? op->remark : "";
+  if (op->remark_shared)
+    p->publish_remark = apig_shared_ref(op->remark_shared);
+  else if (cache->remark && strcmp(cache->remark, text) == 0)
+    p->publish_remark = apig_shared_ref(cache->remark);
+  else
+    p->publish_remark = cache->remark = apig_shared_new(text);
   if (!version || !p->publish_remark)
     return -1;
   version->remark = apig_shared_ref(p->publish_remark);
