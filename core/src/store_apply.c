@@ -134,8 +134,9 @@ static int prepare_publish(prepared *p, const apig_store *store,
       !op->version_id || !op->publish_id || !apig_instance_env(inst, op->env_id))
     return -1;
   p->api = api;
-  /* Room for one more history slot; growing capacity changes no state. */
-  if (api->env_count == api->env_cap) {
+  /* Room for one more history slot unless the API has one for env_id
+   * already; growing capacity changes no state. */
+  if (api->env_count == api->env_cap && !apig_api_slot(api, op->env_id)) {
     size_t cap = api->env_cap ? api->env_cap * 2 : 1;
     apig_api_env *envs = apig_realloc(api->envs, cap * sizeof *envs);
     if (!envs)
