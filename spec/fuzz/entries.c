@@ -503,6 +503,12 @@ static apig_t *open_dir(char **errmsg) {
 
 /* Loads name = data from a fresh folder. A state that loads must also
  * survive its own final snapshot: closing and opening again works. */
+/* Removes the scratch folder when the process exits. */
+static void remove_load_dir(void) {
+  clear_dir(load_dir);
+  rmdir(load_dir);
+}
+
 static int load_one(const char *name, const uint8_t *data, size_t size) {
   if (!load_dir[0]) {
     const char *tmp = getenv("TMPDIR");
@@ -510,6 +516,7 @@ static int load_one(const char *name, const uint8_t *data, size_t size) {
              tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(load_dir))
       fail("mkdtemp", strerror(errno));
+    atexit(remove_load_dir);
   }
   clear_dir(load_dir);
   char path[1024];
