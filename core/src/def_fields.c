@@ -36,7 +36,7 @@ static int copy_out(apig_def_fields *out, const found *f) {
   out->type = f->type;
   out->text = apig_malloc(total ? total : 1);
   if (!out->text)
-    return -2;
+    return -1;
   char *next = out->text;
   for (int i = 0; i < APIG_FIELD_COUNT; i++) {
     if (!f->at[i])

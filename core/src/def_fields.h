@@ -25,7 +25,7 @@ typedef struct apig_def_fields {
 } apig_def_fields;
 
 /* Extracts the fields from the JSON object text def[0..len). Returns 0, -1
- * when def is not a JSON object, or -2 when memory ran out. Common texts
+ * when def is not a JSON object or memory ran out. Common texts
  * (no escapes in the keys or in the wanted strings) are scanned directly;
  * the others go through cJSON, with the same result. */
 int apig_def_fields_read(apig_def_fields *out, const char *def, size_t len);

@@ -1003,32 +1003,39 @@ static void conn_on_eof(http_conn *conn) {
     conn_finish(conn);
 }
 
+/* Parses new input, or keeps it while the connection waits (see
+ * conn_reads_while_blocked). Input after the last response is dropped. */
+static void conn_on_data(http_conn *conn, const char *data, size_t len) {
+  if (conn->finishing || conn->closing)
+    return;
+  if (conn_blocked(conn) || conn->pending) {
+    /* Kept in order behind any earlier input, parsed once the pending
+     * response is queued. */
+    conn_keep_pending(conn, data, len);
+    if (!conn_blocked(conn))
+      conn_continue(conn);
+    else if (!conn_reads_while_blocked(conn))
+      conn_read_stop(conn);
+    return;
+  }
+  size_t used = conn_parse(conn, data, len);
+  if (conn->finishing || conn->closing || !conn_blocked(conn))
+    return;
+  if (used < len)
+    conn_keep_pending(conn, data + used, len - used);
+  /* Read no more until the pending response is queued, except during a
+   * journal flush. */
+  if (!conn_reads_while_blocked(conn))
+    conn_read_stop(conn);
+}
+
 static void conn_on_read(uv_stream_t *stream, ssize_t nread,
                          const uv_buf_t *buf) {
   http_conn *conn = stream->data;
   const apig_allocator *previous = apig_alloc_enter(conn->server->allocator);
 
-  if (nread > 0 && !conn->lingering && (conn->finishing || conn->closing)) {
-    /* Input after the last response is dropped. */
-  } else if (nread > 0 && !conn->lingering &&
-             (conn_blocked(conn) || conn->pending)) {
-    /* Read while a request waits for its journal flush: kept in order
-     * behind any earlier input, parsed once the response is queued. */
-    conn_keep_pending(conn, buf->base, (size_t)nread);
-    if (!conn_blocked(conn))
-      conn_continue(conn);
-    else if (!conn_reads_while_blocked(conn))
-      conn_read_stop(conn);
-  } else if (nread > 0 && !conn->lingering) {
-    size_t used = conn_parse(conn, buf->base, (size_t)nread);
-    if (!conn->finishing && !conn->closing && conn_blocked(conn)) {
-      if (used < (size_t)nread)
-        conn_keep_pending(conn, buf->base + used, (size_t)nread - used);
-      /* Read no more until the pending response is queued, except during
-       * a journal flush. */
-      if (!conn_reads_while_blocked(conn))
-        conn_read_stop(conn);
-    }
+  if (nread > 0 && !conn->lingering) {
+    conn_on_data(conn, buf->base, (size_t)nread);
   } else if (nread == UV_EOF) {
     conn_on_eof(conn);
   } else if (nread < 0) {

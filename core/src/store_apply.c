@@ -52,11 +52,16 @@ static apig_instance *op_instance(const apig_store *store, const apig_op *op) {
 typedef struct instance_cache {
   const char *project_id, *instance_id;
   apig_instance *inst;
-  /* Prepare only: the shared remark of the previous PUBLISH op. Ops read
-   * back from a file carry each remark as text, and those of one batch
-   * then share one string again. Not a reference: prepared ops hold it. */
-  char *remark;
 } instance_cache;
+
+/* What the prepare pass carries from one op to the next. */
+typedef struct prepare_state {
+  instance_cache instances;
+  /* The shared remark of the previous PUBLISH op, not a reference of its
+   * own: a prepared op keeps it alive. Ops read back from a file carry
+   * each remark as text, so those of one batch share one string again. */
+  char *remark;
+} prepare_state;
 
 static apig_instance *cached_instance(const apig_store *store,
                                       const apig_op *op, instance_cache *c) {
@@ -125,8 +130,8 @@ static int prepare_named(prepared *p, const apig_op *op, size_t size) {
 }
 
 static int prepare_publish(prepared *p, const apig_store *store,
-                           const apig_op *op, instance_cache *cache) {
-  apig_instance *inst = cached_instance(store, op, cache);
+                           const apig_op *op, prepare_state *state) {
+  apig_instance *inst = cached_instance(store, op, &state->instances);
   apig_api *api = !inst        ? NULL
                   : op->api_hint ? op->api_hint
                                  : apig_instance_api(inst, op->id);
@@ -153,10 +158,10 @@ static int prepare_publish(prepared *p, const apig_store *store,
   const char *text = op->remark ? op->remark : "";
   if (op->remark_shared)
     p->publish_remark = apig_shared_ref(op->remark_shared);
-  else if (cache->remark && strcmp(cache->remark, text) == 0)
-    p->publish_remark = apig_shared_ref(cache->remark);
+  else if (state->remark && strcmp(state->remark, text) == 0)
+    p->publish_remark = apig_shared_ref(state->remark);
   else
-    p->publish_remark = cache->remark = apig_shared_new(text);
+    p->publish_remark = state->remark = apig_shared_new(text);
   if (!version || !p->publish_remark)
     return -1;
   version->remark = apig_shared_ref(p->publish_remark);
@@ -169,7 +174,7 @@ static int prepare_publish(prepared *p, const apig_store *store,
 }
 
 static int prepare_op(prepared *p, const apig_store *store, const apig_op *op,
-                      instance_cache *cache) {
+                      prepare_state *state) {
   switch (op->kind) {
   case APIG_OP_INSTANCE_CREATE:
     return prepare_instance(p, op);
@@ -185,7 +190,7 @@ static int prepare_op(prepared *p, const apig_store *store, const apig_op *op,
       return -1;
     return fields_prepare(&p->fields, op->def, op->def_len);
   case APIG_OP_PUBLISH:
-    return prepare_publish(p, store, op, cache);
+    return prepare_publish(p, store, op, state);
   default:
     return 0;
   }
@@ -649,9 +654,9 @@ int apig_store_apply(apig_store *store, const apig_op *ops, size_t count) {
   int rc = 0;
   size_t done = 0;
   prefetch_lookups(store, ops, count);
-  instance_cache prepare_cache = {0};
+  prepare_state state = {0};
   for (; done < count; done++)
-    if (prepare_op(&all[done], store, &ops[done], &prepare_cache) != 0) {
+    if (prepare_op(&all[done], store, &ops[done], &state) != 0) {
       done++;
       rc = -1;
       break;
