@@ -22,7 +22,7 @@ void apig_buf_reset(apig_buf *b); /* keeps the allocation */
 int apig_buf_grow(apig_buf *b, size_t extra);
 
 /* The appends below are inline because responses are built from many short
- * pieces, most of them string literals whose length the compiler knows. */
+ * pieces, mostly string literals whose length is known at compile time. */
 static inline int apig_buf_reserve(apig_buf *b, size_t extra) {
   if (!b->failed && b->len + extra + 1 <= b->cap && b->len + extra >= extra)
     return 0;

@@ -46,10 +46,10 @@ int apig_idmap_put(apig_idmap *map, void *item);
 /* Removes the object with this id; returns it, or NULL. */
 void *apig_idmap_remove(apig_idmap *map, const char *id);
 
-/* Hints that id will be looked up soon. The first call starts loading its
- * home slot into the cache; after that has had time to arrive, a call with
- * item set starts loading the object that the slot names. Prefetching the
- * ids of many ops before their lookups overlaps the cache misses. */
+/* Hints that id will be looked up soon. Without item, starts loading its
+ * home slot into the cache. With item, once that slot has arrived, starts
+ * loading the object it names. Prefetching many ids before their lookups
+ * lets the cache misses overlap. */
 void apig_idmap_prefetch(const apig_idmap *map, const char *id, int item);
 
 /* Calls fn on every object, in no particular order; fn must not change

@@ -511,10 +511,9 @@ static const char *default_instance(apig_t *apig, char *out, size_t size) {
  * whole heap while the event loop waits: about 25 ms for 0.9 GB in 4 KiB
  * pages, 1.3 ms in 2 MiB pages (bench_durability on a 2-vCPU KVM guest).
  * Faulting a fresh heap in as huge pages made loading a large snapshot
- * slower there, so the data loads in 4 KiB pages. A thread then asks the
- * kernel to back the malloc heap ([heap], where the loaded data lives)
- * with huge pages (MADV_HUGEPAGE), and goes on marking what the heap
- * grows by. Once the heap has 64 MiB or more, it also collapses each 2 MiB
+ * slower there, so the data loads in 4 KiB pages. A thread then marks the
+ * malloc heap ([heap], where the loaded data lives) for huge pages
+ * (MADV_HUGEPAGE), and goes on marking what the heap grows by. Once the heap has 64 MiB or more, it also collapses each 2 MiB
  * of it that is mostly resident into one (MADV_COLLAPSE, Linux 6.1 and
  * later; older kernels skip it). Sparse parts are left alone, because a
  * collapse would fill them in. */

@@ -81,7 +81,7 @@ describe("request framing", function()
   it("answers every pipelined batch when the client half-closes",
     function()
       -- The server reads the end of input while a batch waits for its
-      -- journal flush, and still answers it and the ones after it.
+      -- journal flush, and still responds to it and to the ones after it.
       for count = 1, 3 do
         local bytes = ""
         for i = 1, count do

@@ -116,7 +116,7 @@ static void test_fill_and_empty(void) {
   apig_idmap_free(&map);
 }
 
-/* Returns the slot number that holds item. */
+/* Returns the slot number that contains item. */
 static long slot_of(const apig_idmap *map, const object *item) {
   for (size_t i = 0; i <= map->mask; i++)
     if (map->slots[i].item == item)
